@@ -1,0 +1,336 @@
+//! The data channel: PASV/EPSV listeners in the port range, PORT/EPRT connects,
+//! peer checks, timeouts, and the transfer loops.
+
+use crate::sys;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+/// Binary downloads go out in slices of this size; between slices the control
+/// connection is checked for ABOR.
+const SENDFILE_SLICE: usize = 1 << 20;
+/// Upload and ASCII buffer. Large reads cut syscalls per byte; 256 KiB moved
+/// uploads at the speed of the disk in measurements, and the buffer only exists
+/// while a transfer runs.
+const COPY_BUFFER: usize = 256 * 1024;
+/// How many uploaded bytes pass between two checks of the control connection.
+const ABORT_CHECK_BYTES: u64 = 4 << 20;
+
+/// The data connection the next transfer will use, as set up by PASV/PORT.
+#[derive(Debug, Default)]
+pub enum Pending {
+    #[default]
+    None,
+    Passive(TcpListener),
+    Active(SocketAddr),
+}
+
+/// The timeouts and ports a data connection obeys.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub accept_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub data_timeout: Duration,
+    pub pasv_ports: Option<(u16, u16)>,
+    /// Local address active connections leave from (port 20), when configured.
+    pub active_source: Option<IpAddr>,
+}
+
+/// Why a PORT or EPRT target is refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    OtherHost,
+    ReservedPort,
+}
+
+/// A PORT/EPRT target must be the control peer's own address and an
+/// unprivileged port: anything else is an FTP bounce attack.
+pub fn check_active_target(target: SocketAddr, control_peer: IpAddr) -> Result<(), Refusal> {
+    if target.ip().to_canonical() != control_peer.to_canonical() {
+        Err(Refusal::OtherHost)
+    } else if target.port() < 1024 {
+        Err(Refusal::ReservedPort)
+    } else {
+        Ok(())
+    }
+}
+
+/// Opens a passive listener on `local` (the control connection's local address),
+/// on a free port of the configured range.
+pub fn listen_passive(local: IpAddr, settings: &Settings) -> io::Result<TcpListener> {
+    let local = local.to_canonical();
+    let Some((lo, hi)) = settings.pasv_ports else {
+        return TcpListener::bind((local, 0));
+    };
+    // Start at a varying point so that concurrent sessions do not all fight
+    // for the first port of the range.
+    let span = u32::from(hi - lo) + 1;
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+        ^ sys::getpid() as u32;
+    let mut last_err = io::Error::from(io::ErrorKind::AddrInUse);
+    for i in 0..span {
+        let port = lo + ((start.wrapping_add(i)) % span) as u16;
+        match TcpListener::bind((local, port)) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_err = e,
+        }
+    }
+    Err(last_err)
+}
+
+/// Waits for the client's passive connection. A connection from any other
+/// address is closed at once and logged, and the wait goes on: a racing
+/// attacker can neither steal the data nor break the real client's transfer.
+pub fn accept_passive(
+    listener: &TcpListener,
+    control_peer: IpAddr,
+    timeout: Duration,
+) -> io::Result<TcpStream> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::from(io::ErrorKind::TimedOut));
+        }
+        let ready = sys::poll(&[(listener.as_fd(), sys::POLLIN)], Some(left))?;
+        if ready[0] == 0 {
+            continue;
+        }
+        let (stream, addr) = listener.accept()?;
+        if addr.ip().to_canonical() == control_peer.to_canonical() {
+            return Ok(stream);
+        }
+        log::warn!(
+            "refused passive data connection from {} (control connection is from {})",
+            addr,
+            control_peer
+        );
+        drop(stream);
+    }
+}
+
+/// Connects to the client for an active-mode transfer.
+pub fn connect_active(target: SocketAddr, settings: &Settings) -> io::Result<TcpStream> {
+    match settings.active_source {
+        Some(ip) => sys::connect_from(SocketAddr::new(ip, 20), target, settings.connect_timeout),
+        None => TcpStream::connect_timeout(&target, settings.connect_timeout),
+    }
+}
+
+/// Why a transfer did not finish.
+#[derive(Debug)]
+pub enum Failure {
+    /// The client sent ABOR.
+    Aborted,
+    /// The data connection broke, stalled past `data_timeout`, or the control
+    /// connection went away.
+    Network(io::Error),
+    /// Reading or writing the local file failed.
+    File(io::Error),
+}
+
+/// Bytes moved, or why the transfer stopped and how far it got.
+pub type Outcome = Result<u64, (Failure, u64)>;
+
+/// Asks the session whether the client has sent ABOR (or vanished) meanwhile.
+pub type AbortCheck<'a> = &'a mut dyn FnMut() -> io::Result<bool>;
+
+fn check_abort(abort: AbortCheck, moved: u64) -> Result<(), (Failure, u64)> {
+    match abort() {
+        Ok(false) => Ok(()),
+        Ok(true) => Err((Failure::Aborted, moved)),
+        Err(e) => Err((Failure::Network(e), moved)),
+    }
+}
+
+fn stalled(e: io::Error) -> io::Error {
+    // A socket timeout surfaces as EAGAIN/WouldBlock; name it for the log.
+    if e.kind() == io::ErrorKind::WouldBlock {
+        io::Error::new(io::ErrorKind::TimedOut, "data connection stalled")
+    } else {
+        e
+    }
+}
+
+/// Sends a file in binary mode from `offset` with sendfile(2): no copy through
+/// user space.
+pub fn send_binary(sock: &TcpStream, file: &File, offset: u64, abort: AbortCheck) -> Outcome {
+    let mut pos = offset as i64;
+    let mut moved = 0u64;
+    loop {
+        check_abort(abort, moved)?;
+        match sys::sendfile(sock.as_fd(), file.as_fd(), &mut pos, SENDFILE_SLICE) {
+            Ok(0) => return Ok(moved),
+            Ok(n) => moved += n as u64,
+            Err(e) => return Err((Failure::Network(stalled(e)), moved)),
+        }
+    }
+}
+
+/// Sends a file in ASCII mode: LF becomes CRLF on the wire. `offset` counts
+/// bytes of the file, as REST does for both modes here.
+pub fn send_ascii(
+    mut sock: &TcpStream,
+    file: &mut File,
+    offset: u64,
+    abort: AbortCheck,
+) -> Outcome {
+    use std::io::Seek;
+    file.seek(io::SeekFrom::Start(offset))
+        .map_err(|e| (Failure::File(e), 0))?;
+    let mut inbuf = vec![0u8; COPY_BUFFER / 2];
+    let mut outbuf = Vec::with_capacity(COPY_BUFFER);
+    let mut moved = 0u64;
+    loop {
+        check_abort(abort, moved)?;
+        let n = match file.read(&mut inbuf) {
+            Ok(0) => return Ok(moved),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err((Failure::File(e), moved)),
+        };
+        outbuf.clear();
+        lf_to_crlf(&inbuf[..n], &mut outbuf);
+        sock.write_all(&outbuf)
+            .map_err(|e| (Failure::Network(stalled(e)), moved))?;
+        moved += outbuf.len() as u64;
+    }
+}
+
+/// Receives into `out` until the client closes the data connection in order.
+/// A reset or a stall is a failure: the data may be incomplete.
+pub fn receive(mut sock: &TcpStream, out: &mut File, ascii: bool, abort: AbortCheck) -> Outcome {
+    let mut buf = vec![0u8; COPY_BUFFER];
+    let mut converted = Vec::new();
+    let mut moved = 0u64;
+    let mut since_check = 0u64;
+    let mut pending_cr = false;
+    loop {
+        if since_check >= ABORT_CHECK_BYTES || moved == 0 {
+            check_abort(abort, moved)?;
+            since_check = 0;
+        }
+        let n = match sock.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err((Failure::Network(stalled(e)), moved)),
+        };
+        let data = if ascii {
+            converted.clear();
+            pending_cr = crlf_to_lf(&buf[..n], pending_cr, &mut converted);
+            &converted[..]
+        } else {
+            &buf[..n]
+        };
+        out.write_all(data).map_err(|e| (Failure::File(e), moved))?;
+        moved += n as u64;
+        since_check += n as u64;
+    }
+    if pending_cr {
+        out.write_all(b"\r")
+            .map_err(|e| (Failure::File(e), moved))?;
+    }
+    Ok(moved)
+}
+
+/// LF to CRLF, for ASCII downloads. A CR already before the LF is kept as it is.
+pub fn lf_to_crlf(input: &[u8], out: &mut Vec<u8>) {
+    let mut prev = 0u8;
+    for &b in input {
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        prev = b;
+    }
+}
+
+/// CRLF to LF, for ASCII uploads. `pending_cr` carries a CR that ended the
+/// previous chunk; the return value says whether this chunk ends in one.
+pub fn crlf_to_lf(input: &[u8], mut pending_cr: bool, out: &mut Vec<u8>) -> bool {
+    for &b in input {
+        if pending_cr {
+            if b != b'\n' {
+                out.push(b'\r');
+            }
+            pending_cr = false;
+        }
+        if b == b'\r' {
+            pending_cr = true;
+        } else {
+            out.push(b);
+        }
+    }
+    pending_cr
+}
+
+/// Applies the data timeout to both directions of a data connection.
+pub fn set_data_timeouts(sock: &TcpStream, timeout: Duration) -> io::Result<()> {
+    sock.set_read_timeout(Some(timeout))?;
+    sock.set_write_timeout(Some(timeout))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounce_targets_are_refused() {
+        let peer: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(
+            check_active_target("127.0.0.1:2000".parse().unwrap(), peer),
+            Ok(())
+        );
+        assert_eq!(
+            check_active_target("127.0.0.2:2000".parse().unwrap(), peer),
+            Err(Refusal::OtherHost)
+        );
+        assert_eq!(
+            check_active_target("127.0.0.1:25".parse().unwrap(), peer),
+            Err(Refusal::ReservedPort)
+        );
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert_eq!(
+            check_active_target("127.0.0.1:2000".parse().unwrap(), mapped),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn ascii_conversions() {
+        let mut out = Vec::new();
+        lf_to_crlf(b"a\nb\r\nc", &mut out);
+        assert_eq!(out, b"a\r\nb\r\nc");
+        let mut out = Vec::new();
+        let cr = crlf_to_lf(b"a\r\nb\r", false, &mut out);
+        assert!(cr);
+        let cr = crlf_to_lf(b"\nc\rd", cr, &mut out);
+        assert!(!cr);
+        assert_eq!(out, b"a\nb\nc\rd");
+    }
+
+    #[test]
+    fn passive_ports_stay_in_range() {
+        let settings = Settings {
+            accept_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+            data_timeout: Duration::from_secs(1),
+            pasv_ports: Some((40100, 40110)),
+            active_source: None,
+        };
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let listeners: Vec<_> = (0..3)
+            .map(|_| listen_passive(ip, &settings).unwrap())
+            .collect();
+        for l in &listeners {
+            let port = l.local_addr().unwrap().port();
+            assert!((40100..=40110).contains(&port), "port {port}");
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! Directory listings: LIST (`ls -l` style), NLST (names) and MLSD/MLST facts
+//! (RFC 3659). Entries are written as they are read, so a huge directory never
+//! sits in memory.
+
+use crate::fs::TEMP_PREFIX;
+use crate::sys::{self, Dir, FileStat};
+use std::io::{self, Write};
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+/// `ls` shows the year instead of the time for entries older than this.
+const SIX_MONTHS: i64 = 15_778_476;
+
+/// Which listing a command asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// LIST; `all` shows dot files (`-a`).
+    Long { all: bool },
+    /// NLST: bare names.
+    Names,
+    /// MLSD: one RFC 3659 fact line per entry.
+    Facts,
+}
+
+/// What the session may do in the listed directory, for the MLSx `perm` fact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access {
+    pub write: bool,
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = month as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// (year, month 1-12, day 1-31, hour, minute, second) in UTC of epoch seconds.
+pub fn civil_from_epoch(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        year,
+        month,
+        day,
+        (rem / 3600) as u32,
+        (rem % 3600 / 60) as u32,
+        (rem % 60) as u32,
+    )
+}
+
+/// RFC 3659 time-val: `YYYYMMDDHHMMSS` in UTC.
+pub fn timeval(secs: i64) -> String {
+    let (y, mo, d, h, mi, s) = civil_from_epoch(secs);
+    format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}{s:02}")
+}
+
+fn ls_time(mtime: i64, now: i64) -> String {
+    let (y, mo, d, h, mi, _) = civil_from_epoch(mtime);
+    let month = MONTHS[(mo - 1) as usize];
+    if now - mtime > SIX_MONTHS || mtime - now > 3600 {
+        format!("{month} {d:>2}  {y}")
+    } else {
+        format!("{month} {d:>2} {h:02}:{mi:02}")
+    }
+}
+
+fn mode_string(mode: u32) -> String {
+    let kind = match mode & libc::S_IFMT {
+        libc::S_IFDIR => 'd',
+        libc::S_IFLNK => 'l',
+        libc::S_IFCHR => 'c',
+        libc::S_IFBLK => 'b',
+        libc::S_IFIFO => 'p',
+        libc::S_IFSOCK => 's',
+        _ => '-',
+    };
+    let mut s = String::with_capacity(10);
+    s.push(kind);
+    let bit = |mask: u32, c: char| if mode & mask != 0 { c } else { '-' };
+    let exec =
+        |x: u32, special: u32, set: char, unset: char| match (mode & x != 0, mode & special != 0) {
+            (true, true) => set,
+            (false, true) => unset,
+            (true, false) => 'x',
+            (false, false) => '-',
+        };
+    s.push(bit(0o400, 'r'));
+    s.push(bit(0o200, 'w'));
+    s.push(exec(0o100, 0o4000, 's', 'S'));
+    s.push(bit(0o040, 'r'));
+    s.push(bit(0o020, 'w'));
+    s.push(exec(0o010, 0o2000, 's', 'S'));
+    s.push(bit(0o004, 'r'));
+    s.push(bit(0o002, 'w'));
+    s.push(exec(0o001, 0o1000, 't', 'T'));
+    s
+}
+
+/// One `ls -l` line, CRLF-terminated. `link` is a symlink's target.
+pub fn long_line(name: &[u8], st: &FileStat, link: Option<&[u8]>, now: i64) -> Vec<u8> {
+    let mut line = format!(
+        "{} {:>4} {:<8} {:<8} {:>8} {} ",
+        mode_string(st.mode),
+        st.nlink,
+        st.uid,
+        st.gid,
+        st.size,
+        ls_time(st.mtime, now)
+    )
+    .into_bytes();
+    line.extend_from_slice(name);
+    if let Some(target) = link {
+        line.extend_from_slice(b" -> ");
+        line.extend_from_slice(target);
+    }
+    line.extend_from_slice(b"\r\n");
+    line
+}
+
+/// The MLSx fact string (`type=...;...; `) for an entry, ending in the space
+/// that precedes the name.
+pub fn facts(st: &FileStat, kind: &str, access: Access) -> String {
+    let perm = match (st.is_dir(), access.write) {
+        (true, true) => "cdeflmp",
+        (true, false) => "el",
+        (false, true) => "adfrw",
+        (false, false) => "r",
+    };
+    let size = if st.is_dir() {
+        String::new()
+    } else {
+        format!("size={};", st.size)
+    };
+    format!(
+        "type={kind};{size}modify={};perm={perm};unix.mode={:04o};unique={:x}g{:x}; ",
+        timeval(st.mtime),
+        st.mode & 0o7777,
+        st.dev,
+        st.ino
+    )
+}
+
+/// The `type` fact of an entry that is neither `.` nor `..`.
+pub fn entry_kind(st: &FileStat) -> &'static str {
+    if st.is_dir() {
+        "dir"
+    } else if st.is_file() {
+        "file"
+    } else {
+        "OS.unix=special"
+    }
+}
+
+/// A name we can put on a listing line: CR or LF would break the protocol's
+/// framing, and our own temporary upload files are nobody's business.
+pub fn listable(name: &[u8]) -> bool {
+    !name.contains(&b'\r') && !name.contains(&b'\n') && !name.starts_with(TEMP_PREFIX)
+}
+
+/// Writes one listing line for an entry; `link` is a symlink's target for LIST.
+pub fn write_entry(
+    out: &mut impl Write,
+    name: &[u8],
+    st: &FileStat,
+    link: Option<&[u8]>,
+    format: Format,
+    access: Access,
+    now: i64,
+) -> io::Result<()> {
+    match format {
+        Format::Long { .. } => out.write_all(&long_line(name, st, link, now)),
+        Format::Names => {
+            out.write_all(name)?;
+            out.write_all(b"\r\n")
+        }
+        Format::Facts => {
+            out.write_all(facts(st, entry_kind(st), access).as_bytes())?;
+            out.write_all(name)?;
+            out.write_all(b"\r\n")
+        }
+    }
+}
+
+/// Streams a whole directory in `format`. `dir_stat` is the directory's own
+/// stat, for MLSD's `cdir` line. `follow` stats a symlinked entry's target
+/// (confined to the user's root): MLSD describes what a name leads to, and a
+/// link that leads nowhere inside the root is left out.
+pub fn write_dir(
+    out: &mut impl Write,
+    dir: &mut Dir,
+    format: Format,
+    access: Access,
+    dir_stat: &FileStat,
+    now: i64,
+    follow: impl Fn(&[u8]) -> Option<FileStat>,
+) -> io::Result<()> {
+    if format == Format::Facts {
+        out.write_all(facts(dir_stat, "cdir", access).as_bytes())?;
+        out.write_all(b".\r\n")?;
+    }
+    let show_hidden = matches!(format, Format::Long { all: true } | Format::Facts);
+    while let Some(name) = dir.next_name() {
+        let name = name?;
+        if !listable(&name) || (!show_hidden && name.starts_with(b".")) {
+            continue;
+        }
+        let Ok(mut st) = sys::lstatat(dir.fd(), &name) else {
+            continue;
+        };
+        let mut link = None;
+        if st.is_symlink() {
+            if format == Format::Facts {
+                let Some(target) = follow(&name) else {
+                    continue;
+                };
+                st = target;
+            } else {
+                link = sys::readlinkat(dir.fd(), &name).ok();
+            }
+        }
+        write_entry(out, &name, &st, link.as_deref(), format, access, now)?;
+    }
+    Ok(())
+}
+
+/// Splits LIST/NLST arguments into `ls` options (`-la`) and the path.
+pub fn split_options(arg: &[u8]) -> (bool, &[u8]) {
+    let mut all = false;
+    let mut rest = arg;
+    while rest.starts_with(b"-") {
+        let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+        all |= rest[..end].contains(&b'a') || rest[..end].contains(&b'A');
+        rest = if end < rest.len() {
+            &rest[end + 1..]
+        } else {
+            &[]
+        };
+        while rest.starts_with(b" ") {
+            rest = &rest[1..];
+        }
+    }
+    (all, rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat(mode: u32, size: u64, mtime: i64) -> FileStat {
+        FileStat {
+            mode,
+            nlink: 1,
+            uid: 1000,
+            gid: 100,
+            size,
+            mtime,
+            dev: 0x803,
+            ino: 0x1a2,
+        }
+    }
+
+    #[test]
+    fn calendar_round_trips() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11017);
+        assert_eq!(civil_from_epoch(0), (1970, 1, 1, 0, 0, 0));
+        assert_eq!(civil_from_epoch(1_700_000_000), (2023, 11, 14, 22, 13, 20));
+        assert_eq!(civil_from_epoch(951_782_400), (2000, 2, 29, 0, 0, 0));
+        assert_eq!(timeval(1_577_934_245), "20200102030405");
+    }
+
+    #[test]
+    fn long_lines_look_like_ls() {
+        let now = 1_700_000_000;
+        let recent = long_line(
+            b"a.txt",
+            &stat(libc::S_IFREG | 0o644, 1234, now - 60),
+            None,
+            now,
+        );
+        assert_eq!(
+            String::from_utf8(recent).unwrap(),
+            "-rw-r--r--    1 1000     100          1234 Nov 14 22:12 a.txt\r\n"
+        );
+        let old = long_line(
+            b"old",
+            &stat(libc::S_IFDIR | 0o755, 4096, 1_600_000_000),
+            None,
+            now,
+        );
+        assert_eq!(
+            String::from_utf8(old).unwrap(),
+            "drwxr-xr-x    1 1000     100          4096 Sep 13  2020 old\r\n"
+        );
+        let link = long_line(
+            b"l",
+            &stat(libc::S_IFLNK | 0o777, 3, now),
+            Some(b"abc"),
+            now,
+        );
+        assert!(String::from_utf8(link).unwrap().starts_with("lrwxrwxrwx"));
+        assert_eq!(mode_string(libc::S_IFREG | 0o4755), "-rwsr-xr-x");
+        assert_eq!(mode_string(libc::S_IFDIR | 0o1777), "drwxrwxrwt");
+    }
+
+    #[test]
+    fn mlsx_facts() {
+        let f = facts(
+            &stat(libc::S_IFREG | 0o640, 42, 1_577_934_245),
+            "file",
+            Access { write: false },
+        );
+        assert_eq!(
+            f,
+            "type=file;size=42;modify=20200102030405;perm=r;unix.mode=0640;unique=803g1a2; "
+        );
+        let d = facts(
+            &stat(libc::S_IFDIR | 0o755, 4096, 0),
+            "dir",
+            Access { write: true },
+        );
+        assert_eq!(
+            d,
+            "type=dir;modify=19700101000000;perm=cdeflmp;unix.mode=0755;unique=803g1a2; "
+        );
+    }
+
+    #[test]
+    fn unlistable_names() {
+        assert!(listable(b"ok name"));
+        assert!(!listable(b"bad\rname"));
+        assert!(!listable(b"bad\nname"));
+        assert!(!listable(b".minftpd-upload.1.2.3"));
+    }
+
+    #[test]
+    fn list_options() {
+        assert_eq!(split_options(b"-la"), (true, &b""[..]));
+        assert_eq!(split_options(b"-l /pub"), (false, &b"/pub"[..]));
+        assert_eq!(split_options(b"-a -l  x y"), (true, &b"x y"[..]));
+        assert_eq!(split_options(b"dir"), (false, &b"dir"[..]));
+    }
+}

@@ -1,0 +1,454 @@
+//! minftpd: a small, secure FTP server. This file parses the command line,
+//! picks the mode, runs the start-up steps in order and sets the exit status.
+#![deny(unsafe_code)]
+
+mod activation;
+mod auth;
+mod command;
+mod config;
+mod data;
+mod fs;
+mod listing;
+mod log;
+mod privilege;
+mod reply;
+mod server;
+mod session;
+#[allow(unsafe_code)]
+mod sys;
+
+use config::{Config, ConfigError, Source};
+use std::io::{self, BufRead, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+const DEFAULT_CONFIG: &str = "/etc/minftpd.conf";
+/// Exit status for a bad command line or configuration.
+const EXIT_CONFIG: u8 = 2;
+/// Exit status for a failure while starting or serving.
+const EXIT_RUNTIME: u8 = 1;
+
+fn options() -> getopts::Options {
+    let mut o = getopts::Options::new();
+    o.optmulti(
+        "l",
+        "listen",
+        "listen on ADDR:PORT, [IPV6]:PORT or :PORT (repeatable; default [::]:21)",
+        "ADDR:PORT",
+    );
+    o.optopt(
+        "r",
+        "root",
+        "serve DIR (also the one positional argument; default /srv/ftp)",
+        "DIR",
+    );
+    o.optflag(
+        "A",
+        "anonymous",
+        "allow anonymous logins (anonymous_enable = yes)",
+    );
+    o.optflag(
+        "w",
+        "write",
+        "allow commands that write (write_enable = yes)",
+    );
+    o.optopt(
+        "U",
+        "users",
+        "read named accounts from FILE (users_file)",
+        "FILE",
+    );
+    o.optopt(
+        "",
+        "pasv-ports",
+        "passive data ports LO-HI (pasv_min_port, pasv_max_port)",
+        "LO-HI",
+    );
+    o.optopt(
+        "",
+        "pasv-address",
+        "IPv4 address to advertise in PASV replies (pasv_address)",
+        "IP",
+    );
+    o.optopt(
+        "",
+        "max-clients",
+        "sessions served at once, the pool size (max_clients; default 50)",
+        "N",
+    );
+    o.optopt(
+        "",
+        "max-per-ip",
+        "sessions at once from one address (max_per_ip; default 10)",
+        "N",
+    );
+    o.optflag(
+        "",
+        "no-chroot",
+        "do not chroot when started as root (chroot = no)",
+    );
+    o.optflag(
+        "i",
+        "inetd",
+        "serve one session on the socket on standard input (inetd)",
+    );
+    o.optopt(
+        "c",
+        "config",
+        "read the configuration from FILE (default /etc/minftpd.conf if it exists)",
+        "FILE",
+    );
+    o.optmulti(
+        "o",
+        "option",
+        "set any configuration key; later ones win over the file",
+        "KEY=VALUE",
+    );
+    o.optflag(
+        "",
+        "check-config",
+        "validate the configuration, print it in file format, exit 0 or 1",
+    );
+    o.optflag(
+        "",
+        "hash-password",
+        "read a password from standard input and print a $6$ hash for the users file",
+    );
+    o.optflagmulti("v", "verbose", "log more (repeat for trace)");
+    o.optflagmulti("q", "quiet", "log less (repeat for errors only)");
+    o.optflag("h", "help", "print this help and exit");
+    o.optflag("V", "version", "print the version and exit");
+    o
+}
+
+fn usage(o: &getopts::Options) -> String {
+    o.usage("Usage: minftpd [OPTIONS] [DIR]\n\nA small, secure FTP server. Serves DIR (or --root) to FTP clients.")
+}
+
+/// The command line turned into configuration settings, in the order they apply.
+fn flag_settings(m: &getopts::Matches) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut set = Vec::new();
+    let listen = m.opt_strs("listen");
+    if !listen.is_empty() {
+        set.push(("listen".into(), listen.join(",")));
+    }
+    let positional = m.free.first().cloned();
+    if m.free.len() > 1 {
+        return Err(ConfigError {
+            source: Source::Option,
+            key: String::new(),
+            reason: format!("one directory to serve, got {}", m.free.len()),
+        });
+    }
+    if let Some(root) = m.opt_str("root").or(positional) {
+        set.push(("root".into(), root));
+    }
+    if m.opt_present("anonymous") {
+        set.push(("anonymous_enable".into(), "yes".into()));
+    }
+    if m.opt_present("write") {
+        set.push(("write_enable".into(), "yes".into()));
+    }
+    if m.opt_present("no-chroot") {
+        set.push(("chroot".into(), "no".into()));
+    }
+    for (flag, key) in [
+        ("users", "users_file"),
+        ("pasv-address", "pasv_address"),
+        ("max-clients", "max_clients"),
+        ("max-per-ip", "max_per_ip"),
+    ] {
+        if let Some(value) = m.opt_str(flag) {
+            set.push((key.into(), value));
+        }
+    }
+    if let Some(range) = m.opt_str("pasv-ports") {
+        let Some((lo, hi)) = range.split_once('-') else {
+            return Err(ConfigError {
+                source: Source::Option,
+                key: "pasv-ports".into(),
+                reason: format!("expected LO-HI, got {range:?}"),
+            });
+        };
+        set.push(("pasv_min_port".into(), lo.into()));
+        set.push(("pasv_max_port".into(), hi.into()));
+    }
+    let (verbose, quiet) = (m.opt_count("verbose"), m.opt_count("quiet"));
+    if verbose + quiet > 0 {
+        let level = match verbose as i32 - quiet as i32 {
+            i32::MIN..=-2 => "error",
+            -1 => "warn",
+            0 => "info",
+            1 => "debug",
+            _ => "trace",
+        };
+        set.push(("log_level".into(), level.into()));
+    }
+    Ok(set)
+}
+
+/// Builds the configuration: defaults, then the file, then flags, then `-o`.
+fn load_config(m: &getopts::Matches) -> Result<Config, ConfigError> {
+    let mut config = Config::default();
+    let explicit = m.opt_str("config");
+    let path = explicit.clone().unwrap_or_else(|| DEFAULT_CONFIG.into());
+    match std::fs::read_to_string(&path) {
+        Ok(text) => config.apply_file(&path, &text)?,
+        Err(e) if explicit.is_some() || e.kind() != io::ErrorKind::NotFound => {
+            return Err(ConfigError {
+                source: Source::File {
+                    path: path.clone(),
+                    line: 0,
+                },
+                key: String::new(),
+                reason: e.to_string(),
+            });
+        }
+        Err(_) => {}
+    }
+    for (key, value) in flag_settings(m)? {
+        config.set(&key, &value).map_err(|reason| ConfigError {
+            source: Source::Option,
+            key,
+            reason,
+        })?;
+    }
+    for option in m.opt_strs("option") {
+        config.apply_option(&option)?;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn hash_password_mode() -> ExitCode {
+    let stdin = io::stdin();
+    let fd = sys::borrow_stdio(0);
+    let saved = sys::disable_echo(fd);
+    if saved.is_some() {
+        eprint!("Password: ");
+    }
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if let Some(saved) = saved {
+        sys::restore_echo(fd, &saved);
+        eprintln!();
+    }
+    let password = line.trim_end_matches(['\r', '\n']);
+    if read.is_err() || password.is_empty() {
+        eprintln!("minftpd: no password on standard input");
+        return ExitCode::from(EXIT_RUNTIME);
+    }
+    match auth::hash_password(password.as_bytes()) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("minftpd: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let opts = options();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let m = match opts.parse(&args) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("minftpd: {e}\nTry 'minftpd --help'.");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if m.opt_present("help") {
+        print!("{}", usage(&opts));
+        return ExitCode::SUCCESS;
+    }
+    if m.opt_present("version") {
+        println!("minftpd {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    if m.opt_present("hash-password") {
+        return hash_password_mode();
+    }
+    let config = match load_config(&m) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("minftpd: {e}");
+            return ExitCode::from(if m.opt_present("check-config") {
+                1
+            } else {
+                EXIT_CONFIG
+            });
+        }
+    };
+    if m.opt_present("check-config") {
+        if let Some(path) = &config.users_file {
+            if let Err(e) = auth::Users::load(path) {
+                eprintln!("minftpd: {e}");
+                return ExitCode::from(1);
+            }
+        }
+        print!("{}", config.to_file_text());
+        return ExitCode::SUCCESS;
+    }
+    match start(config, m.opt_present("inetd")) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(e)) => {
+            ::log::error!("{e}");
+            eprintln!("minftpd: {e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(Failure::Runtime(e)) => {
+            ::log::error!("{e}");
+            eprintln!("minftpd: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+enum Failure {
+    Config(String),
+    Runtime(String),
+}
+
+fn runtime(e: impl std::fmt::Display) -> Failure {
+    Failure::Runtime(e.to_string())
+}
+
+/// Where the sessions come from.
+enum Sockets {
+    Listeners(Vec<std::net::TcpListener>),
+    One(std::net::TcpStream),
+}
+
+/// Start-up steps 2 to 5 of DESIGN.md, then serving.
+fn start(config: Config, inetd: bool) -> Result<(), Failure> {
+    // 2. the sockets
+    let sockets = if inetd {
+        Sockets::One(activation::inetd_connection().map_err(runtime)?)
+    } else {
+        match activation::systemd_sockets().map_err(runtime)? {
+            Some(activation::Inherited::Listeners(l)) => Sockets::Listeners(l),
+            Some(activation::Inherited::Connection(c)) => Sockets::One(c),
+            None => Sockets::Listeners(server::bind(&config.listen).map_err(runtime)?),
+        }
+    };
+    let stderr_is_socket = sys::is_socket(sys::borrow_stdio(2));
+    let destination = if matches!(sockets, Sockets::One(_)) || stderr_is_socket {
+        log::Destination::Nowhere
+    } else {
+        log::Destination::Stderr
+    };
+    log::init(config.log_level, destination);
+    if let Sockets::Listeners(listeners) = &sockets {
+        for listener in listeners {
+            match listener.local_addr() {
+                Ok(addr) => ::log::info!("listening on {addr}"),
+                Err(e) => ::log::warn!("listening on an unknown address: {e}"),
+            }
+        }
+    }
+
+    // 3. everything outside the served root
+    let users = match &config.users_file {
+        Some(path) => auth::Users::load(path).map_err(Failure::Config)?,
+        None => auth::Users::default(),
+    };
+    let root = fs::Root::open(&config.root)
+        .map_err(|e| Failure::Config(format!("root {}: {e}", config.root.display())))?;
+    if config.connect_from_port_20 && !privilege::is_root() {
+        return Err(Failure::Config(
+            "connect_from_port_20 needs minftpd to be started as root".into(),
+        ));
+    }
+
+    // 4. confinement and identity
+    if privilege::is_root() {
+        let account = privilege::resolve_run_as(&config.run_as).map_err(Failure::Config)?;
+        if !config.chroot {
+            ::log::warn!("chroot = no: running as root-started daemon without chroot; confinement by the path layer only");
+        }
+        privilege::drop_root(
+            &config.root,
+            config.chroot,
+            &account,
+            config.connect_from_port_20,
+        )
+        .map_err(runtime)?;
+        ::log::info!(
+            "running as {} (uid {}, gid {}){}",
+            account.name,
+            account.uid,
+            account.gid,
+            if config.chroot {
+                ", chrooted into the served root"
+            } else {
+                ""
+            }
+        );
+    } else {
+        ::log::info!("not started as root: no chroot and no change of identity; confinement by the path layer alone");
+    }
+    sys::umask(0);
+
+    let data = data::Settings {
+        accept_timeout: Duration::from_secs(config.accept_timeout),
+        connect_timeout: Duration::from_secs(config.connect_timeout),
+        data_timeout: Duration::from_secs(config.data_timeout),
+        pasv_ports: (config.pasv_min_port != 0)
+            .then_some((config.pasv_min_port, config.pasv_max_port)),
+        active_source: None,
+    };
+    let users_file = config.users_file.clone();
+    let ctx = Arc::new(session::Context {
+        config,
+        root,
+        users: RwLock::new(Arc::new(users)),
+        data,
+    });
+    sys::install_signal_handlers().map_err(runtime)?;
+
+    // 5. serve
+    match sockets {
+        Sockets::One(stream) => {
+            session::run(stream, &ctx);
+            Ok(())
+        }
+        Sockets::Listeners(listeners) => {
+            let pool = server::Pool::start(Arc::clone(&ctx)).map_err(runtime)?;
+            server::spawn_acceptors(listeners, &pool).map_err(runtime)?;
+            wait_for_signals(&ctx, users_file.as_deref());
+            ::log::info!("terminating on signal");
+            let _ = io::stderr().flush();
+            Ok(())
+        }
+    }
+}
+
+/// The main thread's job once serving: reload the users file on SIGHUP, and
+/// return on SIGTERM or SIGINT.
+fn wait_for_signals(ctx: &session::Context, users_file: Option<&Path>) {
+    while !sys::termination_requested() {
+        std::thread::sleep(Duration::from_millis(100));
+        if sys::take_reload_request() {
+            reload_users(ctx, users_file);
+        }
+    }
+}
+
+fn reload_users(ctx: &session::Context, users_file: Option<&Path>) {
+    let Some(path) = users_file else {
+        ::log::info!("SIGHUP: no users file to reload");
+        return;
+    };
+    match auth::Users::load(path) {
+        Ok(users) => {
+            ::log::info!("SIGHUP: reloaded {} account(s)", users.len());
+            *ctx.users.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(users);
+        }
+        Err(e) => ::log::error!("SIGHUP: keeping the old accounts: {e}"),
+    }
+}

@@ -1,0 +1,176 @@
+//! Listeners, the accept loops, the fixed worker pool, and the global and
+//! per-address session limits.
+
+use crate::session::{self, Context};
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Worker stack size. A session needs little stack (buffers live on the heap
+/// and only while a transfer runs); untouched stack pages cost no memory.
+const WORKER_STACK: usize = 256 * 1024;
+
+/// Binds every configured address. The dual-stack `[::]` falls back to
+/// `0.0.0.0` on hosts without IPv6.
+pub fn bind(addrs: &[SocketAddr]) -> io::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::new();
+    for addr in addrs {
+        let listener = match TcpListener::bind(addr) {
+            Err(e) if addr.ip().is_unspecified() && addr.is_ipv6() && ipv6_missing(&e) => {
+                TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], addr.port())))
+            }
+            other => other,
+        }
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+fn ipv6_missing(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EAFNOSUPPORT) | Some(libc::EADDRNOTAVAIL)
+    )
+}
+
+/// Sessions per client address, released when a session ends.
+#[derive(Default)]
+struct PerIp(Mutex<HashMap<IpAddr, usize>>);
+
+impl PerIp {
+    fn try_add(&self, ip: IpAddr, limit: usize) -> bool {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let count = map.entry(ip).or_insert(0);
+        if *count >= limit {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    fn remove(&self, ip: IpAddr) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = map.get_mut(&ip) {
+            *count -= 1;
+            if *count == 0 {
+                map.remove(&ip);
+            }
+        }
+    }
+}
+
+/// The fixed pool: `max_clients` workers waiting on one queue. A connection is
+/// queued only after a worker has been reserved for it, so it never waits.
+pub struct Pool {
+    ctx: Arc<Context>,
+    idle: AtomicUsize,
+    per_ip: PerIp,
+    queue: SyncSender<(TcpStream, IpAddr)>,
+}
+
+impl Pool {
+    /// Starts the workers.
+    pub fn start(ctx: Arc<Context>) -> io::Result<Arc<Pool>> {
+        let workers = ctx.config.max_clients;
+        let (queue, jobs) = mpsc::sync_channel(workers);
+        let pool = Arc::new(Pool {
+            ctx,
+            idle: AtomicUsize::new(workers),
+            per_ip: PerIp::default(),
+            queue,
+        });
+        let jobs = Arc::new(Mutex::new(jobs));
+        for n in 0..workers {
+            let pool = Arc::clone(&pool);
+            let jobs = Arc::clone(&jobs);
+            std::thread::Builder::new()
+                .name(format!("worker-{n}"))
+                .stack_size(WORKER_STACK)
+                .spawn(move || pool.work(&jobs))?;
+        }
+        Ok(pool)
+    }
+
+    fn work(&self, jobs: &Mutex<Receiver<(TcpStream, IpAddr)>>) {
+        loop {
+            let job = jobs.lock().unwrap_or_else(|e| e.into_inner()).recv();
+            let Ok((stream, ip)) = job else { return };
+            // A panic ends this session only; the worker lives on.
+            if panic::catch_unwind(AssertUnwindSafe(|| session::run(stream, &self.ctx))).is_err() {
+                log::error!("session from {ip} panicked; session closed");
+            }
+            self.per_ip.remove(ip);
+            self.idle.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Reserves a worker, or says why there is none.
+    fn admit(&self, ip: IpAddr) -> Result<(), &'static str> {
+        if self
+            .idle
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_err()
+        {
+            return Err("Too many users connected; try again later.");
+        }
+        if !self.per_ip.try_add(ip, self.ctx.config.max_per_ip) {
+            self.idle.fetch_add(1, Ordering::SeqCst);
+            return Err("Too many connections from your address.");
+        }
+        Ok(())
+    }
+
+    /// Hands an accepted connection to a worker, or answers 421 and closes it.
+    pub fn dispatch(&self, mut stream: TcpStream) {
+        let ip = match stream.peer_addr() {
+            Ok(addr) => addr.ip().to_canonical(),
+            Err(_) => return,
+        };
+        match self.admit(ip) {
+            Ok(()) => {
+                if self.queue.try_send((stream, ip)).is_err() {
+                    // Cannot happen while reservations are counted right; undo anyway.
+                    self.per_ip.remove(ip);
+                    self.idle.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            Err(reason) => {
+                log::warn!("refused connection from {ip}: {reason}");
+                let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+                let _ = stream.write_all(&crate::reply::format(crate::reply::UNAVAILABLE, reason));
+            }
+        }
+    }
+}
+
+/// Accepts on one listener forever, handing connections to the pool.
+pub fn accept_loop(listener: TcpListener, pool: Arc<Pool>) {
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => pool.dispatch(stream),
+            Err(e) => {
+                log::error!("accept: {e}");
+                // EMFILE and friends: back off instead of spinning.
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+/// Starts one acceptor thread per listener.
+pub fn spawn_acceptors(listeners: Vec<TcpListener>, pool: &Arc<Pool>) -> io::Result<()> {
+    for (n, listener) in listeners.into_iter().enumerate() {
+        let pool = Arc::clone(pool);
+        std::thread::Builder::new()
+            .name(format!("accept-{n}"))
+            .stack_size(WORKER_STACK)
+            .spawn(move || accept_loop(listener, pool))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,1258 @@
+//! One control connection: its state (user, cwd, type, rest offset, rename
+//! source, data channel) and the command loop. Standalone, inetd and systemd
+//! sessions all run through `run`.
+
+use crate::auth::{self, Identity, Users, Write};
+use crate::command::{self, Command, EpsvArg, TransferType};
+use crate::config::Config;
+use crate::data::{self, Failure, Pending};
+use crate::fs::{self, normalize, Root, Upload};
+use crate::listing::{self, Access, Format};
+use crate::reply::{self, *};
+use crate::sys;
+use std::io::{self, BufWriter, Seek, Write as _};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::os::fd::AsFd;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Longest control line we take; a longer one gets `500` and is skipped.
+pub const MAX_LINE: usize = 4096;
+
+/// What every session shares: the configuration, the served root and the
+/// accounts (replaced as a whole on SIGHUP).
+pub struct Context {
+    pub config: Config,
+    pub root: Root,
+    pub users: RwLock<Arc<Users>>,
+    pub data: data::Settings,
+}
+
+impl Context {
+    pub fn users(&self) -> Arc<Users> {
+        self.users.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Reads CRLF (or LF) terminated lines from the control connection, strips
+/// Telnet IAC sequences, and bounds each line at `MAX_LINE` bytes.
+struct Control {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// Skipping the rest of an over-long line.
+    discarding: bool,
+}
+
+/// One thing read from the control connection.
+enum Input {
+    Line(Vec<u8>),
+    TooLong,
+    Closed,
+}
+
+impl Control {
+    fn new(stream: TcpStream) -> Control {
+        Control {
+            stream,
+            buf: Vec::new(),
+            discarding: false,
+        }
+    }
+
+    /// Takes one complete line out of the buffer, if there is one. Bytes of an
+    /// over-long line are dropped as they come, so the buffer stays bounded.
+    fn take_line(&mut self) -> Option<Input> {
+        let Some(end) = self.buf.iter().position(|&b| b == b'\n') else {
+            if self.buf.len() > MAX_LINE {
+                self.buf.clear();
+                self.discarding = true;
+            }
+            return None;
+        };
+        let raw: Vec<u8> = self.buf.drain(..=end).collect();
+        if self.discarding || raw.len() > MAX_LINE + 2 {
+            self.discarding = false;
+            return Some(Input::TooLong);
+        }
+        Some(Input::Line(clean_line(&raw)))
+    }
+
+    /// Blocks (up to the read timeout) for the next line.
+    fn read_line(&mut self) -> io::Result<Input> {
+        loop {
+            if let Some(input) = self.take_line() {
+                return Ok(input);
+            }
+            if self.fill()? == 0 {
+                return Ok(Input::Closed);
+            }
+        }
+    }
+
+    /// Reads once more from the socket into the buffer.
+    fn fill(&mut self) -> io::Result<usize> {
+        let mut chunk = [0u8; 1024];
+        loop {
+            match io::Read::read(&mut self.stream, &mut chunk) {
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// During a transfer: has the client sent ABOR? Other commands stay queued
+    /// for after the transfer. A closed control connection is an error.
+    fn abort_requested(&mut self) -> io::Result<bool> {
+        let ready = sys::poll(&[(self.stream.as_fd(), sys::POLLIN)], Some(Duration::ZERO))?;
+        if ready[0] == 0 {
+            return Ok(false);
+        }
+        if self.fill()? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "control connection closed",
+            ));
+        }
+        let mut start = 0;
+        while let Some(len) = self.buf[start..].iter().position(|&b| b == b'\n') {
+            let end = start + len + 1;
+            let line = clean_line(&self.buf[start..end]);
+            if command::parse(&line) == Command::Abor {
+                self.buf.drain(start..end);
+                return Ok(true);
+            }
+            start = end;
+        }
+        if self.buf.len() > MAX_LINE * 4 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "control flood during transfer",
+            ));
+        }
+        Ok(false)
+    }
+
+    fn send(&mut self, code: u16, text: &str) -> io::Result<()> {
+        self.stream.write_all(&reply::format(code, text))
+    }
+}
+
+/// Strips the line ending and Telnet IAC sequences (clients send `IAC IP IAC
+/// DM` before ABOR; `IAC IAC` stands for a literal 255).
+fn clean_line(raw: &[u8]) -> Vec<u8> {
+    const IAC: u8 = 255;
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            IAC if raw.get(i + 1) == Some(&IAC) => {
+                out.push(IAC);
+                i += 2;
+            }
+            IAC if matches!(raw.get(i + 1), Some(251..=254)) => i += 3,
+            IAC => i += 2,
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    while matches!(out.last(), Some(b'\n') | Some(b'\r')) {
+        out.pop();
+    }
+    out
+}
+
+/// Maps a filesystem error to the reply a client sees; never a host path.
+fn fs_error(e: &io::Error) -> (u16, &'static str) {
+    match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => {
+            (UNAVAILABLE_FILE, "No such file or directory.")
+        }
+        Some(libc::EACCES) | Some(libc::EPERM) => (UNAVAILABLE_FILE, "Permission denied."),
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => (NO_SPACE, "Insufficient storage space."),
+        Some(libc::EEXIST) => (UNAVAILABLE_FILE, "File exists."),
+        Some(libc::EISDIR) => (UNAVAILABLE_FILE, "Is a directory."),
+        Some(libc::ENOTEMPTY) => (UNAVAILABLE_FILE, "Directory not empty."),
+        Some(libc::EINVAL) | Some(libc::ENAMETOOLONG) | Some(libc::EILSEQ) => {
+            (BAD_NAME, "File name not allowed.")
+        }
+        Some(libc::ELOOP) => (UNAVAILABLE_FILE, "Too many levels of symbolic links."),
+        Some(libc::EROFS) => (UNAVAILABLE_FILE, "Read-only file system."),
+        Some(libc::EXDEV) => (UNAVAILABLE_FILE, "Cannot rename across file systems."),
+        _ => (LOCAL_ERROR, "Local error in processing."),
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn show(path: &[u8]) -> String {
+    String::from_utf8_lossy(path).into_owned()
+}
+
+/// What the loop does after a command.
+enum Flow {
+    Continue,
+    Close,
+}
+
+type Reply = (u16, String);
+
+fn r(code: u16, text: impl Into<String>) -> Reply {
+    (code, text.into())
+}
+
+struct Session<'a> {
+    ctx: &'a Context,
+    ctl: Control,
+    peer: SocketAddr,
+    local: SocketAddr,
+    user: Option<String>,
+    identity: Option<Identity>,
+    root: Option<Root>,
+    cwd: Vec<u8>,
+    ascii: bool,
+    rest: u64,
+    rename_from: Option<Vec<u8>>,
+    pending: Pending,
+    epsv_all: bool,
+    failures: u32,
+    umask: u32,
+    idle_timeout: Duration,
+}
+
+/// Serves one control connection until QUIT, timeout, error or a closed socket.
+pub fn run(stream: TcpStream, ctx: &Context) {
+    let peer = stream
+        .peer_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let local = stream
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let _ = sys::set_oob_inline(&stream);
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(ctx.config.data_timeout)));
+    log::info!("session opened: {peer}");
+    let started = Instant::now();
+    let mut session = Session {
+        ctx,
+        ctl: Control::new(stream),
+        peer,
+        local,
+        user: None,
+        identity: None,
+        root: None,
+        cwd: b"/".to_vec(),
+        ascii: false,
+        rest: 0,
+        rename_from: None,
+        pending: Pending::None,
+        epsv_all: false,
+        failures: 0,
+        umask: ctx.config.umask,
+        idle_timeout: Duration::from_secs(ctx.config.idle_timeout),
+    };
+    if let Err(e) = session.serve() {
+        log::debug!("session {peer}: {e}");
+    }
+    log::info!(
+        "session closed: {peer} after {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+impl Session<'_> {
+    fn serve(&mut self) -> io::Result<()> {
+        let banner = self.ctx.config.banner.clone();
+        self.ctl.send(READY, &banner)?;
+        loop {
+            self.ctl.stream.set_read_timeout(Some(self.idle_timeout))?;
+            let input = match self.ctl.read_line() {
+                Ok(input) => input,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    let _ = self
+                        .ctl
+                        .send(UNAVAILABLE, "Timeout: closing control connection.");
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
+            let line = match input {
+                Input::Closed => return Ok(()),
+                Input::TooLong => {
+                    self.ctl.send(SYNTAX_ERROR, "Command line too long.")?;
+                    continue;
+                }
+                Input::Line(line) => line,
+            };
+            if line.is_empty() {
+                continue;
+            }
+            let cmd = command::parse(&line);
+            if let Command::Pass(_) = cmd {
+                log::debug!("{} <- PASS ****", self.peer);
+            } else {
+                log::debug!("{} <- {}", self.peer, String::from_utf8_lossy(&line));
+            }
+            if let Flow::Close = self.dispatch(cmd)? {
+                return Ok(());
+            }
+        }
+    }
+
+    fn send(&mut self, reply: Reply) -> io::Result<()> {
+        self.ctl.send(reply.0, &reply.1)
+    }
+
+    fn dispatch(&mut self, cmd: Command) -> io::Result<Flow> {
+        if self.identity.is_none() && !cmd.allowed_before_login() {
+            self.send(r(NOT_LOGGED_IN, "Please login with USER and PASS."))?;
+            return Ok(Flow::Continue);
+        }
+        let reply = match cmd {
+            Command::User(name) => self.user(name),
+            Command::Pass(password) => return self.pass(&password),
+            Command::Acct => r(NOT_NEEDED, "ACCT not needed."),
+            Command::Quit => {
+                self.send(r(GOODBYE, "Goodbye."))?;
+                return Ok(Flow::Close);
+            }
+            Command::Rein => self.rein(),
+            Command::Port(addr) | Command::Eprt(addr) => self.port(addr),
+            Command::Pasv => self.pasv(),
+            Command::Epsv(arg) => self.epsv(arg),
+            Command::Type(TransferType::Ascii) => {
+                self.ascii = true;
+                r(OK, "Switching to ASCII mode.")
+            }
+            Command::Type(TransferType::Binary) => {
+                self.ascii = false;
+                r(OK, "Switching to Binary mode.")
+            }
+            Command::Stru(b'F') => r(OK, "Structure set to F."),
+            Command::Stru(_) => r(NOT_FOR_PARAMETER, "Only STRU F is supported."),
+            Command::Mode(b'S') => r(OK, "Mode set to S."),
+            Command::Mode(_) => r(NOT_FOR_PARAMETER, "Only MODE S is supported."),
+            Command::Retr(path) => self.retr(&path)?,
+            Command::Stor(path) => self.store(&path, StoreKind::Replace)?,
+            Command::Appe(path) => self.store(&path, StoreKind::Append)?,
+            Command::Stou(path) => self.store(&path, StoreKind::Unique)?,
+            Command::Allo => r(NOT_NEEDED, "ALLO command ignored."),
+            Command::Rest(offset) => {
+                self.rest = offset;
+                r(PENDING, format!("Restart position accepted ({offset})."))
+            }
+            Command::Rnfr(path) => self.rnfr(&path),
+            Command::Rnto(path) => self.rnto(&path),
+            Command::Abor => {
+                self.pending = Pending::None;
+                r(225, "No transfer to ABOR.")
+            }
+            Command::Dele(path) => self.modify(&path, "Delete operation successful.", |root, p| {
+                root.remove_file(p)
+            }),
+            Command::Rmd(path) => self.modify(
+                &path,
+                "Remove directory operation successful.",
+                |root, p| root.remove_dir(p),
+            ),
+            Command::Mkd(path) => self.mkd(&path),
+            Command::Pwd => self.pwd(),
+            Command::Cwd(path) => self.cwd(&path),
+            Command::Cdup => self.cwd(b".."),
+            Command::List(arg) => self.list(&arg, ListKind::List)?,
+            Command::Nlst(arg) => self.list(&arg, ListKind::Nlst)?,
+            Command::Mlsd(arg) => self.list(&arg, ListKind::Mlsd)?,
+            Command::Mlst(path) => self.mlst(&path),
+            Command::Size(path) => self.size(&path),
+            Command::Mdtm(path) => self.mdtm(&path),
+            Command::Mfmt(time, path) => self.mfmt(time, &path),
+            Command::Site(arg) => self.site(&arg),
+            Command::Syst => r(SYSTEM, "UNIX Type: L8"),
+            Command::Stat(path) => self.stat(&path),
+            Command::Help(_) => r(HELP, HELP_TEXT),
+            Command::Noop => r(OK, "NOOP ok."),
+            Command::Feat => r(STATUS, FEATURES),
+            Command::Opts(arg) => opts(&arg),
+            Command::Host(_) if self.identity.is_some() => {
+                r(BAD_SEQUENCE, "HOST must come before login.")
+            }
+            Command::Host(_) => r(READY, "Host accepted."),
+            Command::Auth => r(NOT_IMPLEMENTED, "TLS is not supported."),
+            Command::Pbsz => r(NOT_IMPLEMENTED, "TLS is not supported."),
+            Command::Prot => r(NO_TLS, "Only PROT C without TLS."),
+            Command::BadArgument(why) => r(BAD_ARGUMENT, why),
+            Command::Unknown(_) => r(SYNTAX_ERROR, "Unknown command."),
+        };
+        self.send(reply)?;
+        Ok(Flow::Continue)
+    }
+
+    // ------------------------------------------------------------ login
+
+    fn user(&mut self, name: Vec<u8>) -> Reply {
+        if self.identity.is_some() {
+            return r(NOT_LOGGED_IN, "Can't change to another user.");
+        }
+        self.user = Some(String::from_utf8_lossy(&name).chars().take(64).collect());
+        r(NEED_PASSWORD, "Please specify the password.")
+    }
+
+    fn pass(&mut self, password: &[u8]) -> io::Result<Flow> {
+        if self.identity.is_some() {
+            self.send(r(LOGGED_IN, "Already logged in."))?;
+            return Ok(Flow::Continue);
+        }
+        let Some(name) = self.user.take() else {
+            self.send(r(BAD_SEQUENCE, "Login with USER first."))?;
+            return Ok(Flow::Continue);
+        };
+        match self.authenticate(&name, password) {
+            Some(identity) => match self.ctx.root.subroot(&identity.home) {
+                Ok(root) => {
+                    log::info!(
+                        "login: peer={} user={}",
+                        self.peer.ip().to_canonical(),
+                        name
+                    );
+                    self.identity = Some(identity);
+                    self.root = Some(root);
+                    self.cwd = b"/".to_vec();
+                    self.send(r(LOGGED_IN, "Login successful."))?;
+                    Ok(Flow::Continue)
+                }
+                Err(e) => {
+                    log::error!(
+                        "user {name}: home directory {} cannot be opened: {e}",
+                        show(&identity.home)
+                    );
+                    self.send(r(NOT_LOGGED_IN, "Home directory not available."))?;
+                    Ok(Flow::Continue)
+                }
+            },
+            None => self.login_failed(&name),
+        }
+    }
+
+    /// Checks a login. Unknown names cost the same crypt(3) work as known ones.
+    fn authenticate(&self, name: &str, password: &[u8]) -> Option<Identity> {
+        let config = &self.ctx.config;
+        if auth::is_anonymous_name(name) {
+            if !config.anonymous_enable {
+                auth::decoy_check(password);
+                return None;
+            }
+            let upload_dir = (config.write_enable && !config.anon_upload_dir.is_empty())
+                .then(|| normalize(b"/", config.anon_upload_dir.as_bytes()));
+            return Some(Identity {
+                name: name.to_string(),
+                anonymous: true,
+                home: normalize(b"/", config.anon_root.as_bytes()),
+                full_write: false,
+                upload_dir,
+            });
+        }
+        let users = self.ctx.users();
+        let Some(account) = users.get(name) else {
+            auth::decoy_check(password);
+            return None;
+        };
+        if !auth::check_password(account, password) {
+            return None;
+        }
+        Some(Identity {
+            name: name.to_string(),
+            anonymous: false,
+            home: account.home.clone(),
+            full_write: account.write && config.write_enable,
+            upload_dir: None,
+        })
+    }
+
+    fn login_failed(&mut self, name: &str) -> io::Result<Flow> {
+        self.failures += 1;
+        // The fixed format fail2ban matches (see README).
+        log::warn!(
+            "login failed: peer={} user={}",
+            self.peer.ip().to_canonical(),
+            name.replace(char::is_whitespace, "_")
+        );
+        let delay = self
+            .ctx
+            .config
+            .login_fail_delay
+            .saturating_mul(u64::from(self.failures));
+        std::thread::sleep(Duration::from_secs(delay));
+        if self.failures >= self.ctx.config.max_login_fails {
+            self.send(r(
+                UNAVAILABLE,
+                "Too many failed logins; closing connection.",
+            ))?;
+            return Ok(Flow::Close);
+        }
+        self.send(r(NOT_LOGGED_IN, "Login incorrect."))?;
+        Ok(Flow::Continue)
+    }
+
+    fn rein(&mut self) -> Reply {
+        self.user = None;
+        self.identity = None;
+        self.root = None;
+        self.cwd = b"/".to_vec();
+        self.ascii = false;
+        self.rest = 0;
+        self.rename_from = None;
+        self.pending = Pending::None;
+        self.epsv_all = false;
+        r(READY, "Ready for a new user.")
+    }
+
+    // ------------------------------------------------------------ data channel set-up
+
+    fn port(&mut self, target: SocketAddr) -> Reply {
+        if self.epsv_all {
+            return r(BAD_SEQUENCE, "EPSV ALL is in effect: use EPSV.");
+        }
+        match data::check_active_target(target, self.peer.ip()) {
+            Ok(()) => {
+                self.pending = Pending::Active(target);
+                r(OK, "PORT command successful. Consider using PASV.")
+            }
+            Err(data::Refusal::OtherHost) => {
+                log::warn!(
+                    "{}: refused PORT/EPRT to another host {}",
+                    self.peer,
+                    target
+                );
+                r(
+                    SYNTAX_ERROR,
+                    "Illegal PORT command: data connections go to your own address only.",
+                )
+            }
+            Err(data::Refusal::ReservedPort) => {
+                r(NOT_FOR_PARAMETER, "Illegal PORT command: port below 1024.")
+            }
+        }
+    }
+
+    fn passive_listener(&mut self) -> Result<u16, Reply> {
+        self.pending = Pending::None;
+        match data::listen_passive(self.local.ip(), &self.ctx.data) {
+            Ok(listener) => {
+                let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+                self.pending = Pending::Passive(listener);
+                Ok(port)
+            }
+            Err(e) => {
+                log::error!("passive listener: {e}");
+                Err(r(CANT_OPEN_DATA, "Cannot open a passive port."))
+            }
+        }
+    }
+
+    fn pasv(&mut self) -> Reply {
+        if self.epsv_all {
+            return r(BAD_SEQUENCE, "EPSV ALL is in effect: use EPSV.");
+        }
+        let advertised = match (self.ctx.config.pasv_address, self.local.ip().to_canonical()) {
+            (Some(IpAddr::V4(ip)), _) | (None, IpAddr::V4(ip)) => ip,
+            _ => return r(CANT_OPEN_DATA, "PASV needs IPv4; use EPSV."),
+        };
+        match self.passive_listener() {
+            Ok(port) => {
+                let [a, b, c, d] = advertised.octets();
+                r(
+                    PASSIVE,
+                    format!(
+                        "Entering Passive Mode ({a},{b},{c},{d},{},{}).",
+                        port >> 8,
+                        port & 0xff
+                    ),
+                )
+            }
+            Err(reply) => reply,
+        }
+    }
+
+    fn epsv(&mut self, arg: EpsvArg) -> Reply {
+        let family = if self.local.ip().to_canonical().is_ipv4() {
+            1
+        } else {
+            2
+        };
+        match arg {
+            EpsvArg::All => {
+                self.epsv_all = true;
+                return r(OK, "EPSV ALL ok.");
+            }
+            EpsvArg::Protocol(p) if p != family => {
+                return r(
+                    EXT_PROTOCOL,
+                    format!("Network protocol not supported, use ({family})."),
+                )
+            }
+            _ => {}
+        }
+        match self.passive_listener() {
+            Ok(port) => r(
+                EXT_PASSIVE,
+                format!("Entering Extended Passive Mode (|||{port}|)."),
+            ),
+            Err(reply) => reply,
+        }
+    }
+
+    /// Opens the data connection that PASV/EPSV/PORT/EPRT prepared.
+    fn open_data(&mut self) -> Result<TcpStream, Reply> {
+        let settings = &self.ctx.data;
+        let stream = match std::mem::take(&mut self.pending) {
+            Pending::None => return Err(r(CANT_OPEN_DATA, "Use PORT, PASV or EPSV first.")),
+            Pending::Passive(listener) => {
+                data::accept_passive(&listener, self.peer.ip(), settings.accept_timeout)
+            }
+            Pending::Active(target) => data::connect_active(target, settings),
+        };
+        let stream = stream.map_err(|e| {
+            log::info!("{}: data connection failed: {e}", self.peer);
+            r(CANT_OPEN_DATA, "Failed to establish data connection.")
+        })?;
+        data::set_data_timeouts(&stream, settings.data_timeout)
+            .map_err(|_| r(CANT_OPEN_DATA, "Failed to set up data connection."))?;
+        Ok(stream)
+    }
+
+    // ------------------------------------------------------------ paths and permissions
+
+    fn root(&self) -> &Root {
+        self.root
+            .as_ref()
+            .expect("commands that touch files run only after login")
+    }
+
+    fn resolve(&self, arg: &[u8]) -> Vec<u8> {
+        normalize(&self.cwd, arg)
+    }
+
+    fn identity(&self) -> &Identity {
+        self.identity
+            .as_ref()
+            .expect("commands that touch files run only after login")
+    }
+
+    /// Checks write permission; `None` means allowed.
+    fn forbid(&self, what: Write, vpath: &[u8]) -> Option<Reply> {
+        if !self.ctx.config.write_enable {
+            return Some(r(
+                UNAVAILABLE_FILE,
+                "Permission denied: the server is read-only.",
+            ));
+        }
+        if !self.identity().may(what, vpath) {
+            return Some(r(UNAVAILABLE_FILE, "Permission denied."));
+        }
+        None
+    }
+
+    fn modify(
+        &mut self,
+        arg: &[u8],
+        done: &str,
+        op: impl Fn(&Root, &[u8]) -> io::Result<()>,
+    ) -> Reply {
+        let vpath = self.resolve(arg);
+        if let Some(denied) = self.forbid(Write::Modify, &vpath) {
+            return denied;
+        }
+        match op(self.root(), &vpath) {
+            Ok(()) => {
+                log::info!("{} {}: {}", self.peer, done, show(&vpath));
+                r(FILE_OK, done)
+            }
+            Err(e) => from_fs(&e),
+        }
+    }
+
+    // ------------------------------------------------------------ directories
+
+    fn pwd(&self) -> Reply {
+        let quoted = String::from_utf8_lossy(&reply::quote_path(&self.cwd)).into_owned();
+        r(CREATED, format!("{quoted} is the current directory."))
+    }
+
+    fn cwd(&mut self, arg: &[u8]) -> Reply {
+        let vpath = self.resolve(arg);
+        match self.root().stat(&vpath) {
+            Ok(st) if st.is_dir() => {
+                self.cwd = vpath;
+                r(FILE_OK, "Directory successfully changed.")
+            }
+            Ok(_) => r(
+                UNAVAILABLE_FILE,
+                "Failed to change directory: not a directory.",
+            ),
+            Err(e) => from_fs(&e),
+        }
+    }
+
+    fn mkd(&mut self, arg: &[u8]) -> Reply {
+        let vpath = self.resolve(arg);
+        if let Some(denied) = self.forbid(Write::CreateDir, &vpath) {
+            return denied;
+        }
+        match self.root().mkdir(&vpath, 0o777 & !self.umask) {
+            Ok(()) => {
+                let quoted = String::from_utf8_lossy(&reply::quote_path(&vpath)).into_owned();
+                r(CREATED, format!("{quoted} created."))
+            }
+            Err(e) => from_fs(&e),
+        }
+    }
+
+    fn rnfr(&mut self, arg: &[u8]) -> Reply {
+        let vpath = self.resolve(arg);
+        if let Some(denied) = self.forbid(Write::Modify, &vpath) {
+            return denied;
+        }
+        match self.root().lstat(&vpath) {
+            Ok(_) => {
+                self.rename_from = Some(vpath);
+                r(PENDING, "Ready for RNTO.")
+            }
+            Err(e) => from_fs(&e),
+        }
+    }
+
+    fn rnto(&mut self, arg: &[u8]) -> Reply {
+        let Some(from) = self.rename_from.take() else {
+            return r(BAD_SEQUENCE, "RNFR required first.");
+        };
+        let to = self.resolve(arg);
+        if let Some(denied) = self.forbid(Write::Modify, &to) {
+            return denied;
+        }
+        match self.root().rename(&from, &to) {
+            Ok(()) => {
+                log::info!("{} renamed {} to {}", self.peer, show(&from), show(&to));
+                r(FILE_OK, "Rename successful.")
+            }
+            Err(e) => from_fs(&e),
+        }
+    }
+
+    // ------------------------------------------------------------ file facts
+
+    fn size(&self, arg: &[u8]) -> Reply {
+        match self.root().stat(&self.resolve(arg)) {
+            Ok(st) if st.is_file() => r(FILE_STATUS, st.size.to_string()),
+            Ok(_) => r(
+                UNAVAILABLE_FILE,
+                "Could not get file size: not a plain file.",
+            ),
+            Err(e) => from_fs(&e),
+        }
+    }
+
+    fn mdtm(&self, arg: &[u8]) -> Reply {
+        match self.root().stat(&self.resolve(arg)) {
+            Ok(st) if st.is_file() => r(FILE_STATUS, listing::timeval(st.mtime)),
+            Ok(_) => r(
+                UNAVAILABLE_FILE,
+                "Could not get modification time: not a plain file.",
+            ),
+            Err(e) => from_fs(&e),
+        }
+    }
+
+    fn mfmt(&mut self, time: i64, arg: &[u8]) -> Reply {
+        let vpath = self.resolve(arg);
+        if let Some(denied) = self.forbid(Write::Modify, &vpath) {
+            return denied;
+        }
+        match self.root().set_mtime(&vpath, time) {
+            Ok(()) => r(
+                FILE_STATUS,
+                format!("Modify={}; {}", listing::timeval(time), show(arg)),
+            ),
+            Err(e) => from_fs(&e),
+        }
+    }
+
+    fn access(&self, vpath: &[u8]) -> Access {
+        Access {
+            write: self.ctx.config.write_enable && self.identity().may_write_in(vpath),
+        }
+    }
+
+    fn mlst(&self, arg: &[u8]) -> Reply {
+        let vpath = self.resolve(arg);
+        match self.root().stat(&vpath) {
+            Ok(st) => {
+                let facts = listing::facts(&st, listing::entry_kind(&st), self.access(&vpath));
+                let name = if arg.is_empty() {
+                    show(&vpath)
+                } else {
+                    show(arg)
+                };
+                r(FILE_OK, format!("Listing {name}\n{facts}{name}\nEnd."))
+            }
+            Err(e) => from_fs(&e),
+        }
+    }
+
+    fn stat(&mut self, arg: &[u8]) -> Reply {
+        if self.identity.is_none() || arg.is_empty() {
+            return r(STATUS, self.status_text());
+        }
+        let (_, path) = listing::split_options(arg);
+        let vpath = self.resolve(path);
+        let mut out = Vec::new();
+        match self.write_listing(&mut out, &vpath, Format::Long { all: true }) {
+            Ok(()) => {
+                let text = String::from_utf8_lossy(&out).replace("\r\n", "\n");
+                r(
+                    FILE_STATUS,
+                    format!("Status of {}:\n{}End of status.", show(path), text),
+                )
+            }
+            Err(e) => from_fs(&e),
+        }
+    }
+
+    fn status_text(&self) -> String {
+        let user = self
+            .identity
+            .as_ref()
+            .map(|i| i.name.as_str())
+            .unwrap_or("(not logged in)");
+        format!(
+            "minftpd {} status:\nConnected to {}\nLogged in as {}\nTYPE: {}, STRU: F, MODE: S\nSession timeout in seconds is {}\nEnd of status.",
+            env!("CARGO_PKG_VERSION"),
+            self.peer.ip().to_canonical(),
+            user,
+            if self.ascii { "ASCII" } else { "BINARY" },
+            self.idle_timeout.as_secs()
+        )
+    }
+
+    fn site(&mut self, arg: &[u8]) -> Reply {
+        let (verb, rest) = command::split_line(arg);
+        let rest = rest.to_vec();
+        match verb.as_str() {
+            "CHMOD" => {
+                let (mode, path) = command::split_line(&rest);
+                let Ok(mode) = u32::from_str_radix(&mode, 8) else {
+                    return r(BAD_ARGUMENT, "Usage: SITE CHMOD MODE PATH.");
+                };
+                if mode > 0o7777 || path.is_empty() {
+                    return r(BAD_ARGUMENT, "Usage: SITE CHMOD MODE PATH.");
+                }
+                let path = path.to_vec();
+                self.modify(&path, "SITE CHMOD command ok.", move |root, p| {
+                    root.chmod(p, mode & 0o777)
+                })
+            }
+            "UMASK" if rest.is_empty() => {
+                r(OK, format!("Your current UMASK is {:04o}.", self.umask))
+            }
+            "UMASK" => match std::str::from_utf8(&rest)
+                .ok()
+                .and_then(|s| u32::from_str_radix(s.trim(), 8).ok())
+            {
+                Some(mask) if mask <= 0o777 => {
+                    self.umask = mask;
+                    r(OK, format!("UMASK set to {mask:04o}."))
+                }
+                _ => r(BAD_ARGUMENT, "Bad UMASK value."),
+            },
+            "IDLE" if rest.is_empty() => r(
+                OK,
+                format!(
+                    "Current idle time limit is {} seconds.",
+                    self.idle_timeout.as_secs()
+                ),
+            ),
+            "IDLE" => match std::str::from_utf8(&rest)
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+            {
+                Some(secs) if (30..=7200).contains(&secs) => {
+                    self.idle_timeout = Duration::from_secs(secs);
+                    r(OK, format!("Idle time limit set to {secs} seconds."))
+                }
+                _ => r(BAD_ARGUMENT, "SITE IDLE takes 30 to 7200 seconds."),
+            },
+            "HELP" | "" => r(HELP, "SITE commands: CHMOD UMASK IDLE HELP"),
+            _ => r(SYNTAX_ERROR, "Unknown SITE command."),
+        }
+    }
+
+    // ------------------------------------------------------------ listings
+
+    /// Writes a listing of `vpath` (a directory's entries, or one line for a file).
+    fn write_listing(
+        &self,
+        out: &mut impl io::Write,
+        vpath: &[u8],
+        format: Format,
+    ) -> io::Result<()> {
+        let root = self.root();
+        let st = root.stat(vpath)?;
+        let access = self.access(vpath);
+        let now = now();
+        if !st.is_dir() {
+            let name = match format {
+                Format::Long { .. } => fs::split_parent(vpath).map(|(_, n)| n).unwrap_or(b"/"),
+                _ => vpath,
+            };
+            return listing::write_entry(out, name, &st, None, format, access, now);
+        }
+        let mut dir = root.read_dir(vpath)?;
+        let follow = |name: &[u8]| {
+            let mut child = vpath.to_vec();
+            if child != b"/" {
+                child.push(b'/');
+            }
+            child.extend_from_slice(name);
+            root.stat(&child).ok()
+        };
+        listing::write_dir(out, &mut dir, format, access, &st, now, follow)
+    }
+
+    fn list(&mut self, arg: &[u8], kind: ListKind) -> io::Result<Reply> {
+        let (all, path) = match kind {
+            ListKind::Mlsd => (true, arg),
+            _ => listing::split_options(arg),
+        };
+        let vpath = self.resolve(path);
+        let format = match kind {
+            ListKind::List => Format::Long { all },
+            ListKind::Nlst => Format::Names,
+            ListKind::Mlsd => Format::Facts,
+        };
+        // Answer 550 before any data connection: sync tools decide from it.
+        match self.root().stat(&vpath) {
+            Ok(st) if kind == ListKind::Mlsd && !st.is_dir() => {
+                return Ok(r(BAD_ARGUMENT, "MLSD needs a directory."))
+            }
+            Ok(_) => {}
+            Err(e) => return Ok(from_fs(&e)),
+        }
+        let sock = match self.open_data() {
+            Ok(sock) => sock,
+            Err(reply) => return Ok(reply),
+        };
+        self.send(r(OPENING_DATA, "Here comes the directory listing."))?;
+        let mut out = BufWriter::with_capacity(64 * 1024, &sock);
+        let result = self
+            .write_listing(&mut out, &vpath, format)
+            .and_then(|()| out.flush());
+        drop(out);
+        drop(sock);
+        Ok(match result {
+            Ok(()) => r(TRANSFER_DONE, "Directory send OK."),
+            Err(e) => {
+                log::info!("{}: listing of {} failed: {e}", self.peer, show(&vpath));
+                r(TRANSFER_ABORTED, "Failure writing network stream.")
+            }
+        })
+    }
+
+    // ------------------------------------------------------------ transfers
+
+    fn retr(&mut self, arg: &[u8]) -> io::Result<Reply> {
+        let vpath = self.resolve(arg);
+        let offset = std::mem::take(&mut self.rest);
+        let mut file = match self.root().open_file(&vpath) {
+            Ok(file) => file,
+            Err(e) => return Ok(from_fs(&e)),
+        };
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let sock = match self.open_data() {
+            Ok(sock) => sock,
+            Err(reply) => return Ok(reply),
+        };
+        let mode = if self.ascii { "ASCII" } else { "BINARY" };
+        self.send(r(
+            OPENING_DATA,
+            format!(
+                "Opening {mode} mode data connection for {} ({size} bytes).",
+                show(arg)
+            ),
+        ))?;
+        let started = Instant::now();
+        let ascii = self.ascii;
+        let ctl = &mut self.ctl;
+        let mut abort = || ctl.abort_requested();
+        let outcome = if ascii {
+            data::send_ascii(&sock, &mut file, offset, &mut abort)
+        } else {
+            data::send_binary(&sock, &file, offset, &mut abort)
+        };
+        drop(sock);
+        self.log_transfer("RETR", &vpath, &outcome, started);
+        self.finish_transfer(outcome, "Transfer complete.")
+    }
+
+    fn store(&mut self, arg: &[u8], kind: StoreKind) -> io::Result<Reply> {
+        let offset = std::mem::take(&mut self.rest);
+        let vpath = match kind {
+            StoreKind::Unique => match self.unique_name(arg) {
+                Ok(vpath) => vpath,
+                Err(reply) => return Ok(reply),
+            },
+            _ => self.resolve(arg),
+        };
+        let exists = self.root().lstat(&vpath).is_ok();
+        let in_place = kind == StoreKind::Append || offset > 0;
+        let what = if exists || in_place && offset > 0 {
+            Write::Modify
+        } else {
+            Write::CreateFile
+        };
+        if let Some(denied) = self.forbid(what, &vpath) {
+            return Ok(denied);
+        }
+        let mode = 0o666 & !self.umask;
+        let target = if in_place {
+            self.open_in_place(&vpath, kind, offset, mode)
+        } else {
+            self.open_upload(&vpath, kind, mode)
+        };
+        let mut target = match target {
+            Ok(target) => target,
+            Err(e) => return Ok(from_fs(&e)),
+        };
+        let sock = match self.open_data() {
+            Ok(sock) => sock,
+            Err(reply) => return Ok(reply),
+        };
+        let opening = match kind {
+            StoreKind::Unique => format!(
+                "FILE: {}",
+                show(fs::split_parent(&vpath).map(|(_, n)| n).unwrap_or(b""))
+            ),
+            _ => "Ok to send data.".to_string(),
+        };
+        self.send(r(OPENING_DATA, opening))?;
+        let started = Instant::now();
+        let ascii = self.ascii;
+        let ctl = &mut self.ctl;
+        let mut abort = || ctl.abort_requested();
+        let mut outcome = data::receive(&sock, target.file(), ascii, &mut abort);
+        drop(sock);
+        if let Ok(moved) = outcome {
+            if let Err(e) = target.finish(offset + moved) {
+                outcome = Err((Failure::File(e), moved));
+            }
+        }
+        self.log_transfer(kind.verb(), &vpath, &outcome, started);
+        self.finish_transfer(outcome, "Transfer complete.")
+    }
+
+    /// A new upload through a temporary file (see `fs::Upload`).
+    fn open_upload(&self, vpath: &[u8], kind: StoreKind, mode: u32) -> io::Result<Target> {
+        let exclusive = kind == StoreKind::Unique || !self.identity().full_write;
+        let upload = Upload::create(self.root(), vpath, exclusive, mode)?;
+        Ok(Target::New(upload))
+    }
+
+    /// APPE and REST+STOR write into the existing file, by definition.
+    fn open_in_place(
+        &self,
+        vpath: &[u8],
+        kind: StoreKind,
+        offset: u64,
+        mode: u32,
+    ) -> io::Result<Target> {
+        let mut file = self.root().open_for_update(vpath, mode)?;
+        let at = if kind == StoreKind::Append {
+            io::SeekFrom::End(0)
+        } else {
+            io::SeekFrom::Start(offset)
+        };
+        file.seek(at)?;
+        Ok(Target::InPlace {
+            file,
+            truncate: kind != StoreKind::Append,
+        })
+    }
+
+    /// STOU: a name that does not exist yet, from the argument or `stou`.
+    fn unique_name(&self, arg: &[u8]) -> Result<Vec<u8>, Reply> {
+        let base = if arg.is_empty() {
+            self.resolve(b"stou")
+        } else {
+            self.resolve(arg)
+        };
+        for n in 0..1000u32 {
+            let mut candidate = base.clone();
+            if n > 0 {
+                candidate.extend_from_slice(format!(".{n}").as_bytes());
+            }
+            if self.root().lstat(&candidate).is_err() {
+                return Ok(candidate);
+            }
+        }
+        Err(r(UNAVAILABLE_FILE, "Could not find a unique name."))
+    }
+
+    /// The final reply of a transfer. ABOR gets `426` followed by `226`.
+    fn finish_transfer(&mut self, outcome: data::Outcome, done: &str) -> io::Result<Reply> {
+        Ok(match outcome {
+            Ok(_) => r(TRANSFER_DONE, done),
+            Err((Failure::Aborted, _)) => {
+                self.send(r(TRANSFER_ABORTED, "Transfer aborted."))?;
+                r(TRANSFER_DONE, "ABOR successful.")
+            }
+            Err((Failure::Network(e), _)) if e.kind() == io::ErrorKind::ConnectionAborted => {
+                // The control connection is gone: nobody to answer.
+                return Err(e);
+            }
+            Err((Failure::Network(_), _)) => {
+                r(TRANSFER_ABORTED, "Connection closed; transfer aborted.")
+            }
+            Err((Failure::File(e), _)) => {
+                let (code, text) = fs_error(&e);
+                let code = if code == UNAVAILABLE_FILE || code == NO_SPACE {
+                    code
+                } else {
+                    LOCAL_ERROR
+                };
+                r(code, text)
+            }
+        })
+    }
+
+    fn log_transfer(&self, verb: &str, vpath: &[u8], outcome: &data::Outcome, started: Instant) {
+        let user = self
+            .identity
+            .as_ref()
+            .map(|i| i.name.as_str())
+            .unwrap_or("-");
+        let secs = started.elapsed().as_secs_f64();
+        match outcome {
+            Ok(bytes) => log::info!(
+                "{} {user} {verb} {} ok {bytes} bytes in {secs:.3}s",
+                self.peer,
+                show(vpath)
+            ),
+            Err((why, bytes)) => log::info!(
+                "{} {user} {verb} {} failed ({why:?}) after {bytes} bytes in {secs:.3}s",
+                self.peer,
+                show(vpath)
+            ),
+        }
+    }
+}
+
+/// Where an upload goes.
+enum Target {
+    New(Upload),
+    InPlace { file: std::fs::File, truncate: bool },
+}
+
+impl Target {
+    fn file(&mut self) -> &mut std::fs::File {
+        match self {
+            Target::New(upload) => &mut upload.file,
+            Target::InPlace { file, .. } => file,
+        }
+    }
+
+    /// Makes a finished upload visible (or, for REST+STOR, cuts what lay
+    /// beyond the new end).
+    fn finish(self, end: u64) -> io::Result<()> {
+        match self {
+            Target::New(upload) => upload.commit(false),
+            Target::InPlace {
+                file,
+                truncate: true,
+            } => file.set_len(end),
+            Target::InPlace { .. } => Ok(()),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StoreKind {
+    Replace,
+    Append,
+    Unique,
+}
+
+impl StoreKind {
+    fn verb(self) -> &'static str {
+        match self {
+            StoreKind::Replace => "STOR",
+            StoreKind::Append => "APPE",
+            StoreKind::Unique => "STOU",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ListKind {
+    List,
+    Nlst,
+    Mlsd,
+}
+
+fn from_fs(e: &io::Error) -> Reply {
+    let (code, text) = fs_error(e);
+    r(code, text)
+}
+
+fn opts(arg: &[u8]) -> Reply {
+    let text = String::from_utf8_lossy(arg).to_ascii_uppercase();
+    let mut words = text.split_whitespace();
+    match (words.next(), words.next()) {
+        (Some("UTF8"), Some("ON") | None) => r(OK, "Always in UTF8 mode."),
+        (Some("UTF8"), Some("OFF")) => r(OK, "Names are passed through as bytes."),
+        (Some("MLST"), _) => r(OK, "MLST OPTS type;size;modify;perm;unix.mode;unique;"),
+        _ => r(BAD_ARGUMENT, "Option not understood."),
+    }
+}
+
+const FEATURES: &str = "Features:\nEPRT\nEPSV\nMDTM\nMFMT\nMLST type*;size*;modify*;perm*;unix.mode*;unique*;\nPASV\nREST STREAM\nSIZE\nTVFS\nUTF8\nEnd";
+
+const HELP_TEXT: &str = "The following commands are recognized:\n\
+ABOR ACCT ALLO APPE CDUP CWD  DELE EPRT EPSV FEAT HELP HOST LIST MDTM MFMT MKD\n\
+MLSD MLST MODE NLST NOOP OPTS PASS PASV PORT PWD  QUIT REIN REST RETR RMD  RNFR\n\
+RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD XPWD XRMD\n\
+Help OK.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn telnet_sequences_are_stripped() {
+        assert_eq!(clean_line(b"\xff\xf4\xff\xf2ABOR\r\n"), b"ABOR");
+        assert_eq!(clean_line(b"NOOP\n"), b"NOOP");
+        assert_eq!(clean_line(b"\xff\xfb\x01USER x\r\n"), b"USER x");
+        assert_eq!(clean_line(b"RETR a\xff\xffb\r\n"), b"RETR a\xffb");
+    }
+
+    #[test]
+    fn errors_map_to_codes_without_paths() {
+        assert_eq!(fs_error(&io::Error::from_raw_os_error(libc::ENOENT)).0, 550);
+        assert_eq!(fs_error(&io::Error::from_raw_os_error(libc::ENOSPC)).0, 452);
+        assert_eq!(fs_error(&io::Error::from_raw_os_error(libc::EDQUOT)).0, 452);
+        assert_eq!(fs_error(&io::Error::from_raw_os_error(libc::EINVAL)).0, 553);
+        assert_eq!(fs_error(&io::Error::from_raw_os_error(libc::EIO)).0, 451);
+    }
+}
