@@ -5,6 +5,10 @@ use crate::fs::normalize;
 use crate::sys;
 use std::collections::HashMap;
 use std::io::{self, Read};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 
 /// One named account from the users file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,6 +24,49 @@ pub struct Account {
 #[derive(Clone, Debug, Default)]
 pub struct Users {
     accounts: HashMap<String, Account>,
+}
+
+/// The users file, reachable for SIGHUP reloads also after the chroot: we keep
+/// a descriptor of its directory, opened before, and re-open the name in it
+/// (editors replace the file, so holding the file itself would go stale).
+pub struct UsersFile {
+    dir: OwnedFd,
+    name: Vec<u8>,
+    display: String,
+}
+
+impl UsersFile {
+    pub fn open(path: &Path) -> Result<UsersFile, String> {
+        let display = path.display().to_string();
+        let name = path
+            .file_name()
+            .ok_or_else(|| format!("{display}: not a file name"))?;
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let dir = std::fs::File::options()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open(parent)
+            .map_err(|e| format!("{display}: {e}"))?;
+        Ok(UsersFile {
+            dir: OwnedFd::from(dir),
+            name: name.as_bytes().to_vec(),
+            display,
+        })
+    }
+
+    pub fn load(&self) -> Result<Users, String> {
+        let read = || -> io::Result<String> {
+            let fd = sys::openat(self.dir.as_fd(), &self.name, libc::O_RDONLY, 0)?;
+            let mut text = String::new();
+            std::fs::File::from(fd).read_to_string(&mut text)?;
+            Ok(text)
+        };
+        let text = read().map_err(|e| format!("{}: {e}", self.display))?;
+        Users::parse(&self.display, &text)
+    }
 }
 
 /// Hash algorithms crypt(3) knows by prefix; anything else is refused with a
@@ -58,8 +105,7 @@ impl Users {
 
     /// Reads and parses a users file.
     pub fn load(path: &std::path::Path) -> Result<Users, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Users::parse(&path.display().to_string(), &text)
+        UsersFile::open(path)?.load()
     }
 
     pub fn get(&self, name: &str) -> Option<&Account> {

@@ -39,6 +39,12 @@ pub const KEYS: &[Key] = &[
     Key { name: "umask", default: "022", doc: "octal umask for uploaded files and created directories" },
     Key { name: "banner", default: "minftpd ready.", doc: "text of the 220 greeting" },
     Key { name: "log_level", default: "info", doc: "error, warn, info, debug or trace (RUST_LOG overrides)" },
+    Key { name: "log_file", default: "", doc: "write the server log to this file instead of standard error" },
+    Key { name: "xferlog_file", default: "", doc: "write one xferlog(5) line per finished or aborted transfer to this file" },
+    Key { name: "fsync_uploads", default: "no", doc: "fsync each upload before it replaces the old file and 226 is sent" },
+    Key { name: "max_rate", default: "0", doc: "bytes per second per session for named users, both directions; 0: unlimited" },
+    Key { name: "anon_max_rate", default: "0", doc: "bytes per second per anonymous session, both directions; 0: unlimited" },
+    Key { name: "shutdown_grace", default: "10", doc: "seconds running transfers may finish after SIGTERM or SIGINT" },
 ];
 
 /// The effective configuration, typed.
@@ -68,6 +74,12 @@ pub struct Config {
     pub umask: u32,
     pub banner: String,
     pub log_level: log::LevelFilter,
+    pub log_file: Option<PathBuf>,
+    pub xferlog_file: Option<PathBuf>,
+    pub fsync_uploads: bool,
+    pub max_rate: u64,
+    pub anon_max_rate: u64,
+    pub shutdown_grace: u64,
 }
 
 /// Where a setting came from, for error messages.
@@ -133,6 +145,12 @@ impl Default for Config {
             umask: 0,
             banner: String::new(),
             log_level: log::LevelFilter::Info,
+            log_file: None,
+            xferlog_file: None,
+            fsync_uploads: false,
+            max_rate: 0,
+            anon_max_rate: 0,
+            shutdown_grace: 0,
         };
         for key in KEYS {
             config
@@ -209,7 +227,7 @@ impl Config {
             }
             "anon_upload_dir" => self.anon_upload_dir = parse_virtual_dir(value)?,
             "write_enable" => self.write_enable = parse_bool(value)?,
-            "users_file" => self.users_file = (!value.is_empty()).then(|| PathBuf::from(value)),
+            "users_file" => self.users_file = optional_path(value),
             "run_as" => self.run_as = value.to_string(),
             "chroot" => self.chroot = parse_bool(value)?,
             "pasv_min_port" => self.pasv_min_port = parse_num(value, "a port number")?,
@@ -251,6 +269,12 @@ impl Config {
                     format!("expected error, warn, info, debug or trace, got {value:?}")
                 })?
             }
+            "log_file" => self.log_file = optional_path(value),
+            "xferlog_file" => self.xferlog_file = optional_path(value),
+            "fsync_uploads" => self.fsync_uploads = parse_bool(value)?,
+            "max_rate" => self.max_rate = parse_num(value, "bytes per second")?,
+            "anon_max_rate" => self.anon_max_rate = parse_num(value, "bytes per second")?,
+            "shutdown_grace" => self.shutdown_grace = parse_num(value, "seconds")?,
             _ => return Err("unknown key".into()),
         }
         Ok(())
@@ -273,11 +297,7 @@ impl Config {
             "anon_root" => self.anon_root.clone(),
             "anon_upload_dir" => self.anon_upload_dir.clone(),
             "write_enable" => yn(self.write_enable),
-            "users_file" => self
-                .users_file
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
+            "users_file" => show_path(&self.users_file),
             "run_as" => self.run_as.clone(),
             "chroot" => yn(self.chroot),
             "pasv_min_port" => self.pasv_min_port.to_string(),
@@ -295,6 +315,12 @@ impl Config {
             "umask" => format!("{:03o}", self.umask),
             "banner" => self.banner.clone(),
             "log_level" => self.log_level.to_string().to_lowercase(),
+            "log_file" => show_path(&self.log_file),
+            "xferlog_file" => show_path(&self.xferlog_file),
+            "fsync_uploads" => yn(self.fsync_uploads),
+            "max_rate" => self.max_rate.to_string(),
+            "anon_max_rate" => self.anon_max_rate.to_string(),
+            "shutdown_grace" => self.shutdown_grace.to_string(),
             _ => String::new(),
         }
     }
@@ -393,6 +419,16 @@ impl Config {
         }
         out
     }
+}
+
+fn optional_path(value: &str) -> Option<PathBuf> {
+    (!value.is_empty()).then(|| PathBuf::from(value))
+}
+
+fn show_path(path: &Option<PathBuf>) -> String {
+    path.as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
 }
 
 fn parse_positive(value: &str) -> Result<usize, String> {

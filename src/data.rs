@@ -34,8 +34,8 @@ pub struct Settings {
     pub connect_timeout: Duration,
     pub data_timeout: Duration,
     pub pasv_ports: Option<(u16, u16)>,
-    /// Local address active connections leave from (port 20), when configured.
-    pub active_source: Option<IpAddr>,
+    /// Active connections leave from port 20 (connect_from_port_20).
+    pub from_port_20: bool,
 }
 
 /// Why a PORT or EPRT target is refused.
@@ -114,11 +114,54 @@ pub fn accept_passive(
     }
 }
 
-/// Connects to the client for an active-mode transfer.
-pub fn connect_active(target: SocketAddr, settings: &Settings) -> io::Result<TcpStream> {
-    match settings.active_source {
-        Some(ip) => sys::connect_from(SocketAddr::new(ip, 20), target, settings.connect_timeout),
-        None => TcpStream::connect_timeout(&target, settings.connect_timeout),
+/// Connects to the client for an active-mode transfer, from `local` (the
+/// control connection's local address) port 20 when so configured.
+pub fn connect_active(
+    target: SocketAddr,
+    local: IpAddr,
+    settings: &Settings,
+) -> io::Result<TcpStream> {
+    if settings.from_port_20 {
+        sys::connect_from(SocketAddr::new(local, 20), target, settings.connect_timeout)
+    } else {
+        TcpStream::connect_timeout(&target, settings.connect_timeout)
+    }
+}
+
+/// Keeps a transfer at or below `rate` bytes per second (0: unlimited) by
+/// sleeping whenever it runs ahead of schedule.
+pub struct Throttle {
+    rate: u64,
+    start: Instant,
+}
+
+impl Throttle {
+    pub fn new(rate: u64) -> Throttle {
+        Throttle {
+            rate,
+            start: Instant::now(),
+        }
+    }
+
+    /// Sleeps until `moved` bytes are due.
+    fn pace(&self, moved: u64) {
+        if self.rate == 0 {
+            return;
+        }
+        let due = Duration::from_secs_f64(moved as f64 / self.rate as f64);
+        if let Some(ahead) = due.checked_sub(self.start.elapsed()) {
+            std::thread::sleep(ahead);
+        }
+    }
+
+    /// The largest amount to move at once: a tenth of a second's worth, so
+    /// the pace stays smooth.
+    fn slice(&self, max: usize) -> usize {
+        if self.rate == 0 {
+            max
+        } else {
+            (self.rate / 10).clamp(1024, max as u64) as usize
+        }
     }
 }
 
@@ -159,16 +202,24 @@ fn stalled(e: io::Error) -> io::Error {
 
 /// Sends a file in binary mode from `offset` with sendfile(2): no copy through
 /// user space.
-pub fn send_binary(sock: &TcpStream, file: &File, offset: u64, abort: AbortCheck) -> Outcome {
+pub fn send_binary(
+    sock: &TcpStream,
+    file: &File,
+    offset: u64,
+    throttle: &Throttle,
+    abort: AbortCheck,
+) -> Outcome {
     let mut pos = offset as i64;
     let mut moved = 0u64;
+    let slice = throttle.slice(SENDFILE_SLICE);
     loop {
         check_abort(abort, moved)?;
-        match sys::sendfile(sock.as_fd(), file.as_fd(), &mut pos, SENDFILE_SLICE) {
+        match sys::sendfile(sock.as_fd(), file.as_fd(), &mut pos, slice) {
             Ok(0) => return Ok(moved),
             Ok(n) => moved += n as u64,
             Err(e) => return Err((Failure::Network(stalled(e)), moved)),
         }
+        throttle.pace(moved);
     }
 }
 
@@ -178,12 +229,13 @@ pub fn send_ascii(
     mut sock: &TcpStream,
     file: &mut File,
     offset: u64,
+    throttle: &Throttle,
     abort: AbortCheck,
 ) -> Outcome {
     use std::io::Seek;
     file.seek(io::SeekFrom::Start(offset))
         .map_err(|e| (Failure::File(e), 0))?;
-    let mut inbuf = vec![0u8; COPY_BUFFER / 2];
+    let mut inbuf = vec![0u8; throttle.slice(COPY_BUFFER / 2)];
     let mut outbuf = Vec::with_capacity(COPY_BUFFER);
     let mut moved = 0u64;
     loop {
@@ -199,13 +251,20 @@ pub fn send_ascii(
         sock.write_all(&outbuf)
             .map_err(|e| (Failure::Network(stalled(e)), moved))?;
         moved += outbuf.len() as u64;
+        throttle.pace(moved);
     }
 }
 
 /// Receives into `out` until the client closes the data connection in order.
 /// A reset or a stall is a failure: the data may be incomplete.
-pub fn receive(mut sock: &TcpStream, out: &mut File, ascii: bool, abort: AbortCheck) -> Outcome {
-    let mut buf = vec![0u8; COPY_BUFFER];
+pub fn receive(
+    mut sock: &TcpStream,
+    out: &mut File,
+    ascii: bool,
+    throttle: &Throttle,
+    abort: AbortCheck,
+) -> Outcome {
+    let mut buf = vec![0u8; throttle.slice(COPY_BUFFER)];
     let mut converted = Vec::new();
     let mut moved = 0u64;
     let mut since_check = 0u64;
@@ -231,6 +290,7 @@ pub fn receive(mut sock: &TcpStream, out: &mut File, ascii: bool, abort: AbortCh
         out.write_all(data).map_err(|e| (Failure::File(e), moved))?;
         moved += n as u64;
         since_check += n as u64;
+        throttle.pace(moved);
     }
     if pending_cr {
         out.write_all(b"\r")
@@ -316,13 +376,20 @@ mod tests {
     }
 
     #[test]
+    fn throttle_slices_follow_the_rate() {
+        assert_eq!(Throttle::new(0).slice(1 << 20), 1 << 20);
+        assert_eq!(Throttle::new(100_000).slice(1 << 20), 10_000);
+        assert_eq!(Throttle::new(10).slice(1 << 20), 1024);
+    }
+
+    #[test]
     fn passive_ports_stay_in_range() {
         let settings = Settings {
             accept_timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(1),
             data_timeout: Duration::from_secs(1),
             pasv_ports: Some((40100, 40110)),
-            active_source: None,
+            from_port_20: false,
         };
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         let listeners: Vec<_> = (0..3)

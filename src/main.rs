@@ -19,8 +19,8 @@ mod sys;
 
 use config::{Config, ConfigError, Source};
 use std::io::{self, BufRead, Write};
-use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -336,12 +336,12 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
             None => Sockets::Listeners(server::bind(&config.listen).map_err(runtime)?),
         }
     };
-    let stderr_is_socket = sys::is_socket(sys::borrow_stdio(2));
-    let destination = if matches!(sockets, Sockets::One(_)) || stderr_is_socket {
-        log::Destination::Nowhere
-    } else {
-        log::Destination::Stderr
-    };
+
+    // 3. everything outside the served root: logs, accounts, the root itself
+    let stderr_unusable =
+        matches!(sockets, Sockets::One(_)) || sys::is_socket(sys::borrow_stdio(2));
+    let destination = log::open_destination(config.log_file.as_deref(), stderr_unusable)
+        .map_err(|e| Failure::Config(e.to_string()))?;
     log::init(config.log_level, destination);
     if let Sockets::Listeners(listeners) = &sockets {
         for listener in listeners {
@@ -351,47 +351,23 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
             }
         }
     }
-
-    // 3. everything outside the served root
-    let users = match &config.users_file {
-        Some(path) => auth::Users::load(path).map_err(Failure::Config)?,
+    let xferlog = match &config.xferlog_file {
+        Some(path) => Some(log::XferLog::open(path).map_err(|e| Failure::Config(e.to_string()))?),
+        None => None,
+    };
+    let users_file = match &config.users_file {
+        Some(path) => Some(auth::UsersFile::open(path).map_err(Failure::Config)?),
+        None => None,
+    };
+    let users = match &users_file {
+        Some(file) => file.load().map_err(Failure::Config)?,
         None => auth::Users::default(),
     };
     let root = fs::Root::open(&config.root)
         .map_err(|e| Failure::Config(format!("root {}: {e}", config.root.display())))?;
-    if config.connect_from_port_20 && !privilege::is_root() {
-        return Err(Failure::Config(
-            "connect_from_port_20 needs minftpd to be started as root".into(),
-        ));
-    }
 
     // 4. confinement and identity
-    if privilege::is_root() {
-        let account = privilege::resolve_run_as(&config.run_as).map_err(Failure::Config)?;
-        if !config.chroot {
-            ::log::warn!("chroot = no: running as root-started daemon without chroot; confinement by the path layer only");
-        }
-        privilege::drop_root(
-            &config.root,
-            config.chroot,
-            &account,
-            config.connect_from_port_20,
-        )
-        .map_err(runtime)?;
-        ::log::info!(
-            "running as {} (uid {}, gid {}){}",
-            account.name,
-            account.uid,
-            account.gid,
-            if config.chroot {
-                ", chrooted into the served root"
-            } else {
-                ""
-            }
-        );
-    } else {
-        ::log::info!("not started as root: no chroot and no change of identity; confinement by the path layer alone");
-    }
+    confine(&config)?;
     sys::umask(0);
 
     let data = data::Settings {
@@ -400,14 +376,16 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
         data_timeout: Duration::from_secs(config.data_timeout),
         pasv_ports: (config.pasv_min_port != 0)
             .then_some((config.pasv_min_port, config.pasv_max_port)),
-        active_source: None,
+        from_port_20: config.connect_from_port_20,
     };
-    let users_file = config.users_file.clone();
+    let grace = Duration::from_secs(config.shutdown_grace);
     let ctx = Arc::new(session::Context {
         config,
         root,
         users: RwLock::new(Arc::new(users)),
         data,
+        xferlog,
+        shutdown: AtomicBool::new(false),
     });
     sys::install_signal_handlers().map_err(runtime)?;
 
@@ -420,17 +398,55 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
         Sockets::Listeners(listeners) => {
             let pool = server::Pool::start(Arc::clone(&ctx)).map_err(runtime)?;
             server::spawn_acceptors(listeners, &pool).map_err(runtime)?;
-            wait_for_signals(&ctx, users_file.as_deref());
-            ::log::info!("terminating on signal");
-            let _ = io::stderr().flush();
+            wait_for_signals(&ctx, users_file.as_ref());
+            shut_down(&ctx, &pool, grace);
             Ok(())
         }
     }
 }
 
+/// Step 4: as root, chroot into the served root and become the run-as
+/// account; otherwise say once that the path layer alone confines clients.
+fn confine(config: &Config) -> Result<(), Failure> {
+    if !privilege::is_root() {
+        if config.connect_from_port_20 {
+            return Err(Failure::Config(
+                "connect_from_port_20 needs minftpd to be started as root".into(),
+            ));
+        }
+        ::log::info!("not started as root: no chroot and no change of identity; confinement by the path layer alone");
+        return Ok(());
+    }
+    let account = privilege::resolve_run_as(&config.run_as).map_err(Failure::Config)?;
+    if !config.chroot {
+        ::log::warn!(
+            "chroot = no: the path layer alone confines clients; keep this only if you know why"
+        );
+    }
+    privilege::drop_root(
+        &config.root,
+        config.chroot,
+        &account,
+        config.connect_from_port_20,
+    )
+    .map_err(runtime)?;
+    ::log::info!(
+        "running as {} (uid {}, gid {}){}",
+        account.name,
+        account.uid,
+        account.gid,
+        if config.chroot {
+            ", chrooted into the served root"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
 /// The main thread's job once serving: reload the users file on SIGHUP, and
 /// return on SIGTERM or SIGINT.
-fn wait_for_signals(ctx: &session::Context, users_file: Option<&Path>) {
+fn wait_for_signals(ctx: &session::Context, users_file: Option<&auth::UsersFile>) {
     while !sys::termination_requested() {
         std::thread::sleep(Duration::from_millis(100));
         if sys::take_reload_request() {
@@ -439,12 +455,27 @@ fn wait_for_signals(ctx: &session::Context, users_file: Option<&Path>) {
     }
 }
 
-fn reload_users(ctx: &session::Context, users_file: Option<&Path>) {
-    let Some(path) = users_file else {
+/// Stops accepting, lets idle sessions say 421, and gives running transfers
+/// up to `grace` to finish.
+fn shut_down(ctx: &session::Context, pool: &server::Pool, grace: Duration) {
+    ::log::info!("shutting down: {} session(s) open", pool.busy());
+    ctx.shutdown.store(true, Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + grace;
+    while pool.busy() > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if pool.busy() > 0 {
+        ::log::warn!("shutdown grace over: ending {} session(s)", pool.busy());
+    }
+    let _ = io::stderr().flush();
+}
+
+fn reload_users(ctx: &session::Context, users_file: Option<&auth::UsersFile>) {
+    let Some(file) = users_file else {
         ::log::info!("SIGHUP: no users file to reload");
         return;
     };
-    match auth::Users::load(path) {
+    match file.load() {
         Ok(users) => {
             ::log::info!("SIGHUP: reloaded {} account(s)", users.len());
             *ctx.users.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(users);

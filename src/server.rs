@@ -110,8 +110,16 @@ impl Pool {
         }
     }
 
+    /// Sessions running now.
+    pub fn busy(&self) -> usize {
+        self.ctx.config.max_clients - self.idle.load(Ordering::SeqCst)
+    }
+
     /// Reserves a worker, or says why there is none.
     fn admit(&self, ip: IpAddr) -> Result<(), &'static str> {
+        if self.ctx.shutdown.load(Ordering::SeqCst) {
+            return Err("Server shutting down.");
+        }
         if self
             .idle
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))

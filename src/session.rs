@@ -13,6 +13,7 @@ use crate::sys;
 use std::io::{self, BufWriter, Seek, Write as _};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -26,6 +27,9 @@ pub struct Context {
     pub root: Root,
     pub users: RwLock<Arc<Users>>,
     pub data: data::Settings,
+    pub xferlog: Option<crate::log::XferLog>,
+    /// Set on SIGTERM/SIGINT: idle sessions say 421 and close.
+    pub shutdown: AtomicBool,
 }
 
 impl Context {
@@ -48,7 +52,12 @@ enum Input {
     Line(Vec<u8>),
     TooLong,
     Closed,
+    TimedOut,
+    ShuttingDown,
 }
+
+/// How often an idle session looks at the shutdown flag.
+const SHUTDOWN_CHECK: Duration = Duration::from_secs(1);
 
 impl Control {
     fn new(stream: TcpStream) -> Control {
@@ -78,10 +87,25 @@ impl Control {
     }
 
     /// Blocks (up to the read timeout) for the next line.
-    fn read_line(&mut self) -> io::Result<Input> {
+    /// A whole line must arrive within `idle`: a client trickling one byte a
+    /// minute (slowloris) times out like a silent one. Wakes up every
+    /// `SHUTDOWN_CHECK` to notice a shutdown.
+    fn read_line(&mut self, idle: Duration, shutdown: &AtomicBool) -> io::Result<Input> {
+        let deadline = Instant::now() + idle;
         loop {
             if let Some(input) = self.take_line() {
                 return Ok(input);
+            }
+            if shutdown.load(Ordering::Relaxed) {
+                return Ok(Input::ShuttingDown);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(Input::TimedOut);
+            }
+            let wait = left.min(SHUTDOWN_CHECK);
+            if sys::poll(&[(self.stream.as_fd(), sys::POLLIN)], Some(wait))?[0] == 0 {
+                continue;
             }
             if self.fill()? == 0 {
                 return Ok(Input::Closed);
@@ -275,23 +299,17 @@ impl Session<'_> {
         let banner = self.ctx.config.banner.clone();
         self.ctl.send(READY, &banner)?;
         loop {
-            self.ctl.stream.set_read_timeout(Some(self.idle_timeout))?;
-            let input = match self.ctl.read_line() {
-                Ok(input) => input,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    let _ = self
-                        .ctl
-                        .send(UNAVAILABLE, "Timeout: closing control connection.");
+            let input = self.ctl.read_line(self.idle_timeout, &self.ctx.shutdown)?;
+            let line = match input {
+                Input::TimedOut => {
+                    self.ctl
+                        .send(UNAVAILABLE, "Timeout: closing control connection.")?;
                     return Ok(());
                 }
-                Err(e) => return Err(e),
-            };
-            let line = match input {
+                Input::ShuttingDown => {
+                    self.ctl.send(UNAVAILABLE, "Server shutting down.")?;
+                    return Ok(());
+                }
                 Input::Closed => return Ok(()),
                 Input::TooLong => {
                     self.ctl.send(SYNTAX_ERROR, "Command line too long.")?;
@@ -624,7 +642,7 @@ impl Session<'_> {
             Pending::Passive(listener) => {
                 data::accept_passive(&listener, self.peer.ip(), settings.accept_timeout)
             }
-            Pending::Active(target) => data::connect_active(target, settings),
+            Pending::Active(target) => data::connect_active(target, self.local.ip(), settings),
         };
         let stream = stream.map_err(|e| {
             log::info!("{}: data connection failed: {e}", self.peer);
@@ -995,12 +1013,13 @@ impl Session<'_> {
         ))?;
         let started = Instant::now();
         let ascii = self.ascii;
+        let throttle = data::Throttle::new(self.rate_limit());
         let ctl = &mut self.ctl;
         let mut abort = || ctl.abort_requested();
         let outcome = if ascii {
-            data::send_ascii(&sock, &mut file, offset, &mut abort)
+            data::send_ascii(&sock, &mut file, offset, &throttle, &mut abort)
         } else {
-            data::send_binary(&sock, &file, offset, &mut abort)
+            data::send_binary(&sock, &file, offset, &throttle, &mut abort)
         };
         drop(sock);
         self.log_transfer("RETR", &vpath, &outcome, started);
@@ -1050,12 +1069,13 @@ impl Session<'_> {
         self.send(r(OPENING_DATA, opening))?;
         let started = Instant::now();
         let ascii = self.ascii;
+        let throttle = data::Throttle::new(self.rate_limit());
         let ctl = &mut self.ctl;
         let mut abort = || ctl.abort_requested();
-        let mut outcome = data::receive(&sock, target.file(), ascii, &mut abort);
+        let mut outcome = data::receive(&sock, target.file(), ascii, &throttle, &mut abort);
         drop(sock);
         if let Ok(moved) = outcome {
-            if let Err(e) = target.finish(offset + moved) {
+            if let Err(e) = target.finish(offset + moved, self.ctx.config.fsync_uploads) {
                 outcome = Err((Failure::File(e), moved));
             }
         }
@@ -1137,6 +1157,15 @@ impl Session<'_> {
         })
     }
 
+    /// Bytes per second this session may move (0: unlimited).
+    fn rate_limit(&self) -> u64 {
+        let config = &self.ctx.config;
+        match &self.identity {
+            Some(identity) if identity.anonymous => config.anon_max_rate,
+            _ => config.max_rate,
+        }
+    }
+
     fn log_transfer(&self, verb: &str, vpath: &[u8], outcome: &data::Outcome, started: Instant) {
         let user = self
             .identity
@@ -1144,6 +1173,22 @@ impl Session<'_> {
             .map(|i| i.name.as_str())
             .unwrap_or("-");
         let secs = started.elapsed().as_secs_f64();
+        if let Some(xferlog) = &self.ctx.xferlog {
+            let bytes = match outcome {
+                Ok(bytes) | Err((_, bytes)) => *bytes,
+            };
+            xferlog.record(&crate::log::Transfer {
+                seconds: started.elapsed().as_secs(),
+                peer: self.peer.ip(),
+                bytes,
+                path: vpath,
+                ascii: self.ascii,
+                incoming: verb != "RETR",
+                anonymous: self.identity.as_ref().is_some_and(|i| i.anonymous),
+                user,
+                complete: outcome.is_ok(),
+            });
+        }
         match outcome {
             Ok(bytes) => log::info!(
                 "{} {user} {verb} {} ok {bytes} bytes in {secs:.3}s",
@@ -1175,14 +1220,18 @@ impl Target {
 
     /// Makes a finished upload visible (or, for REST+STOR, cuts what lay
     /// beyond the new end).
-    fn finish(self, end: u64) -> io::Result<()> {
+    fn finish(self, end: u64, fsync: bool) -> io::Result<()> {
         match self {
-            Target::New(upload) => upload.commit(false),
-            Target::InPlace {
-                file,
-                truncate: true,
-            } => file.set_len(end),
-            Target::InPlace { .. } => Ok(()),
+            Target::New(upload) => upload.commit(fsync),
+            Target::InPlace { file, truncate } => {
+                if truncate {
+                    file.set_len(end)?;
+                }
+                if fsync {
+                    file.sync_all()?;
+                }
+                Ok(())
+            }
         }
     }
 }
