@@ -115,6 +115,10 @@ impl Users {
     pub fn len(&self) -> usize {
         self.accounts.len()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
 }
 
 fn parse_line(line: &str) -> Result<Account, String> {

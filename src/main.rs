@@ -2,22 +2,8 @@
 //! picks the mode, runs the start-up steps in order and sets the exit status.
 #![deny(unsafe_code)]
 
-mod activation;
-mod auth;
-mod command;
-mod config;
-mod data;
-mod fs;
-mod listing;
-mod log;
-mod privilege;
-mod reply;
-mod server;
-mod session;
-#[allow(unsafe_code)]
-mod sys;
-
 use config::{Config, ConfigError, Source};
+use minftpd::{activation, auth, config, data, fs, log, privilege, server, session, sys};
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -481,5 +467,68 @@ fn reload_users(ctx: &session::Context, users_file: Option<&auth::UsersFile>) {
             *ctx.users.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(users);
         }
         Err(e) => ::log::error!("SIGHUP: keeping the old accounts: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(args: &[&str]) -> Result<Vec<(String, String)>, String> {
+        let m = options().parse(args).map_err(|e| e.to_string())?;
+        flag_settings(&m).map_err(|e| e.to_string())
+    }
+
+    fn pair(k: &str, v: &str) -> (String, String) {
+        (k.to_string(), v.to_string())
+    }
+
+    #[test]
+    fn flags_become_config_keys() {
+        let got = settings(&[
+            "-l",
+            "127.0.0.1:21",
+            "--listen",
+            "[::1]:21",
+            "-A",
+            "-w",
+            "/srv",
+        ])
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                pair("listen", "127.0.0.1:21,[::1]:21"),
+                pair("root", "/srv"),
+                pair("anonymous_enable", "yes"),
+                pair("write_enable", "yes"),
+            ]
+        );
+        let got = settings(&["--pasv-ports", "4000-4010", "-vv"]).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                pair("pasv_min_port", "4000"),
+                pair("pasv_max_port", "4010"),
+                pair("log_level", "trace"),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_command_lines_are_refused() {
+        assert!(settings(&["--pasv-ports", "4000"])
+            .unwrap_err()
+            .contains("LO-HI"));
+        assert!(settings(&["/a", "/b"])
+            .unwrap_err()
+            .contains("one directory"));
+        assert!(settings(&["--bogus"]).is_err());
+    }
+
+    #[test]
+    fn root_flag_wins_over_the_positional_argument() {
+        let got = settings(&["-r", "/x", "/y"]).unwrap();
+        assert_eq!(got, vec![pair("root", "/x")]);
     }
 }

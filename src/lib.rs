@@ -1,0 +1,18 @@
+//! minftpd's modules. The binary (`main.rs`) is a thin layer over them; they
+//! are a library so that the fuzz targets can reach the pure parsers.
+#![deny(unsafe_code)]
+
+pub mod activation;
+pub mod auth;
+pub mod command;
+pub mod config;
+pub mod data;
+pub mod fs;
+pub mod listing;
+pub mod log;
+pub mod privilege;
+pub mod reply;
+pub mod server;
+pub mod session;
+#[allow(unsafe_code)]
+pub mod sys;
