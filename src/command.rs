@@ -94,6 +94,32 @@ impl Command {
     }
 }
 
+/// Strips the line ending and Telnet IAC sequences (clients send `IAC IP IAC
+/// DM` before ABOR; `IAC IAC` stands for a literal 255).
+pub fn clean_line(raw: &[u8]) -> Vec<u8> {
+    const IAC: u8 = 255;
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            IAC if raw.get(i + 1) == Some(&IAC) => {
+                out.push(IAC);
+                i += 2;
+            }
+            IAC if matches!(raw.get(i + 1), Some(251..=254)) => i += 3,
+            IAC => i += 2,
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    while matches!(out.last(), Some(b'\n') | Some(b'\r')) {
+        out.pop();
+    }
+    out
+}
+
 /// Splits a line into its verb (upper-cased) and its argument (after one space).
 pub fn split_line(line: &[u8]) -> (String, &[u8]) {
     let verb_end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
@@ -275,6 +301,14 @@ pub fn parse_timeval(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn telnet_sequences_are_stripped() {
+        assert_eq!(clean_line(b"\xff\xf4\xff\xf2ABOR\r\n"), b"ABOR");
+        assert_eq!(clean_line(b"NOOP\n"), b"NOOP");
+        assert_eq!(clean_line(b"\xff\xfb\x01USER x\r\n"), b"USER x");
+        assert_eq!(clean_line(b"RETR a\xff\xffb\r\n"), b"RETR a\xffb");
+    }
 
     #[test]
     fn verbs_are_case_insensitive_and_args_kept_raw() {

@@ -83,7 +83,7 @@ impl Control {
             self.discarding = false;
             return Some(Input::TooLong);
         }
-        Some(Input::Line(clean_line(&raw)))
+        Some(Input::Line(command::clean_line(&raw)))
     }
 
     /// Blocks (up to the read timeout) for the next line.
@@ -144,7 +144,7 @@ impl Control {
         let mut start = 0;
         while let Some(len) = self.buf[start..].iter().position(|&b| b == b'\n') {
             let end = start + len + 1;
-            let line = clean_line(&self.buf[start..end]);
+            let line = command::clean_line(&self.buf[start..end]);
             if command::parse(&line) == Command::Abor {
                 self.buf.drain(start..end);
                 return Ok(true);
@@ -163,32 +163,6 @@ impl Control {
     fn send(&mut self, code: u16, text: &str) -> io::Result<()> {
         self.stream.write_all(&reply::format(code, text))
     }
-}
-
-/// Strips the line ending and Telnet IAC sequences (clients send `IAC IP IAC
-/// DM` before ABOR; `IAC IAC` stands for a literal 255).
-fn clean_line(raw: &[u8]) -> Vec<u8> {
-    const IAC: u8 = 255;
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            IAC if raw.get(i + 1) == Some(&IAC) => {
-                out.push(IAC);
-                i += 2;
-            }
-            IAC if matches!(raw.get(i + 1), Some(251..=254)) => i += 3,
-            IAC => i += 2,
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    while matches!(out.last(), Some(b'\n') | Some(b'\r')) {
-        out.pop();
-    }
-    out
 }
 
 /// Maps a filesystem error to the reply a client sees; never a host path.
@@ -1287,14 +1261,6 @@ Help OK.";
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn telnet_sequences_are_stripped() {
-        assert_eq!(clean_line(b"\xff\xf4\xff\xf2ABOR\r\n"), b"ABOR");
-        assert_eq!(clean_line(b"NOOP\n"), b"NOOP");
-        assert_eq!(clean_line(b"\xff\xfb\x01USER x\r\n"), b"USER x");
-        assert_eq!(clean_line(b"RETR a\xff\xffb\r\n"), b"RETR a\xffb");
-    }
 
     #[test]
     fn errors_map_to_codes_without_paths() {
