@@ -122,7 +122,11 @@ pub fn connect_active(
     settings: &Settings,
 ) -> io::Result<TcpStream> {
     if settings.from_port_20 {
-        sys::connect_from(SocketAddr::new(local, 20), target, settings.connect_timeout)
+        sys::connect_from(
+            SocketAddr::new(local.to_canonical(), 20),
+            SocketAddr::new(target.ip().to_canonical(), target.port()),
+            settings.connect_timeout,
+        )
     } else {
         TcpStream::connect_timeout(&target, settings.connect_timeout)
     }
