@@ -1,0 +1,440 @@
+//! Test support: start the real binary on a loopback port with a fresh root,
+//! speak FTP to it, and run external clients with a time limit.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_minftpd");
+/// Every socket read and every wait in the tests is bounded by this.
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub fn is_root() -> bool {
+    // /proc/self/status "Uid: real effective ..."
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
+        .unwrap_or(false)
+}
+
+/// A fresh directory under the system temp dir, removed on drop. When the
+/// tests run as root the server drops to an unprivileged account, so the tree
+/// is made writable for it.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let path = std::env::temp_dir().join(format!("minftpd-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        open_up(&path, 0o777);
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Writes a file (and its parent directories) below the directory.
+    pub fn write(&self, rel: &str, data: &[u8]) -> PathBuf {
+        let path = self.0.join(rel);
+        if let Some(parent) = path.parent() {
+            self.mkdir_all(parent);
+        }
+        std::fs::write(&path, data).unwrap();
+        open_up(&path, 0o666);
+        path
+    }
+
+    pub fn mkdir(&self, rel: &str) -> PathBuf {
+        let path = self.0.join(rel);
+        self.mkdir_all(&path);
+        path
+    }
+
+    fn mkdir_all(&self, path: &Path) {
+        std::fs::create_dir_all(path).unwrap();
+        let mut p = path;
+        while p.starts_with(&self.0) && p != self.0 {
+            open_up(p, 0o777);
+            p = p.parent().unwrap();
+        }
+    }
+
+    pub fn read(&self, rel: &str) -> Vec<u8> {
+        std::fs::read(self.0.join(rel)).unwrap()
+    }
+
+    /// Names in a directory below this one, sorted.
+    pub fn names(&self, rel: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.0.join(rel))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn open_up(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A running minftpd.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    pub root: TempDir,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Anonymous, read-only, on 127.0.0.1:0 with an empty root.
+    pub fn anonymous() -> Server {
+        Server::start(TempDir::new("root"), &["--anonymous"])
+    }
+
+    /// Starts the binary serving `root` with extra arguments.
+    pub fn start(root: TempDir, args: &[&str]) -> Server {
+        let mut command = Command::new(BIN);
+        command
+            .args(["--listen", "127.0.0.1:0", "--root"])
+            .arg(root.path())
+            .args(["-c", "/dev/null", "-o", "login_fail_delay=0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .env_remove("RUST_LOG");
+        let mut child = command.spawn().expect("start minftpd");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(addr) => addr.parse().expect("listening address"),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("minftpd did not start: {:?}", log.lock().unwrap());
+            }
+        };
+        Server { child, addr, root, log }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("ftp://{}/{}", self.addr, path.trim_start_matches('/'))
+    }
+
+    pub fn user_url(&self, user: &str, pass: &str, path: &str) -> String {
+        format!("ftp://{user}:{pass}@{}/{}", self.addr, path.trim_start_matches('/'))
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Waits until the log holds `needle`; false after `TIMEOUT`.
+    pub fn wait_for_log(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + TIMEOUT;
+        while Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    pub fn connect(&self) -> Ftp {
+        Ftp::connect(self.addr)
+    }
+
+    /// A logged-in anonymous session.
+    pub fn anon(&self) -> Ftp {
+        let mut ftp = self.connect();
+        ftp.login("anonymous", "test@");
+        ftp
+    }
+
+    /// Sends a signal to the server process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill").args([&format!("-{signal}"), &self.pid().to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit by itself; its status, or None after `TIMEOUT`.
+    pub fn wait_exit(&mut self) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Threads of the server process, from /proc.
+    pub fn threads(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/task", self.pid())).map(|d| d.count()).unwrap_or(0)
+    }
+
+    /// A `Key:` line of /proc/PID/status.
+    pub fn status_field(&self, key: &str) -> String {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find(|l| l.starts_with(&format!("{key}:")))
+            .map(|l| l[key.len() + 1..].trim().to_string())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A reply: code and full text (all lines).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub code: u16,
+    pub text: String,
+}
+
+/// A small FTP client that returns exact replies.
+pub struct Ftp {
+    pub ctl: TcpStream,
+    reader: BufReader<TcpStream>,
+    pub greeting: Reply,
+}
+
+impl Ftp {
+    pub fn connect(addr: SocketAddr) -> Ftp {
+        let ctl = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
+        ctl.set_read_timeout(Some(TIMEOUT)).unwrap();
+        ctl.set_write_timeout(Some(TIMEOUT)).unwrap();
+        let reader = BufReader::new(ctl.try_clone().unwrap());
+        let mut ftp = Ftp { ctl, reader, greeting: Reply { code: 0, text: String::new() } };
+        ftp.greeting = ftp.reply();
+        ftp
+    }
+
+    /// Reads one (possibly multi-line) reply.
+    pub fn reply(&mut self) -> Reply {
+        self.try_reply().expect("reply")
+    }
+
+    pub fn try_reply(&mut self) -> Option<Reply> {
+        let mut first = String::new();
+        if self.reader.read_line(&mut first).ok()? == 0 {
+            return None;
+        }
+        let code: u16 = first.get(..3)?.parse().ok()?;
+        let mut text = first.clone();
+        if first.as_bytes().get(3) == Some(&b'-') {
+            let end = format!("{code} ");
+            for _ in 0..100_000 {
+                let mut line = String::new();
+                if self.reader.read_line(&mut line).ok()? == 0 {
+                    return None;
+                }
+                text.push_str(&line);
+                if line.starts_with(&end) {
+                    break;
+                }
+            }
+        }
+        Some(Reply { code, text })
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.ctl.write_all(bytes).unwrap();
+    }
+
+    pub fn cmd(&mut self, line: &str) -> Reply {
+        self.send_raw(format!("{line}\r\n").as_bytes());
+        self.reply()
+    }
+
+    /// Sends a command and asserts its reply code.
+    pub fn ok(&mut self, line: &str, code: u16) -> Reply {
+        let reply = self.cmd(line);
+        assert_eq!(reply.code, code, "{line}: {}", reply.text);
+        reply
+    }
+
+    pub fn login(&mut self, user: &str, pass: &str) {
+        self.ok(&format!("USER {user}"), 331);
+        self.ok(&format!("PASS {pass}"), 230);
+    }
+
+    /// EPSV, then a data connection to the announced port.
+    pub fn epsv(&mut self) -> TcpStream {
+        let reply = self.ok("EPSV", 229);
+        let port: u16 = reply.text.split('|').nth(3).unwrap().parse().unwrap();
+        let addr = SocketAddr::new(self.ctl.peer_addr().unwrap().ip(), port);
+        let data = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
+        data.set_read_timeout(Some(TIMEOUT)).unwrap();
+        data
+    }
+
+    /// PASV: the announced address.
+    pub fn pasv_addr(&mut self) -> SocketAddr {
+        let reply = self.ok("PASV", 227);
+        let inside = reply.text.split('(').nth(1).unwrap().split(')').next().unwrap();
+        let n: Vec<u16> = inside.split(',').map(|x| x.trim().parse().unwrap()).collect();
+        SocketAddr::from(([n[0] as u8, n[1] as u8, n[2] as u8, n[3] as u8], n[4] * 256 + n[5]))
+    }
+
+    /// Runs a command that sends data to us, returning the bytes and the final reply.
+    pub fn download(&mut self, line: &str) -> (Vec<u8>, Reply) {
+        let mut data = self.epsv();
+        let opening = self.cmd(line);
+        if opening.code != 150 {
+            return (Vec::new(), opening);
+        }
+        let mut out = Vec::new();
+        data.read_to_end(&mut out).unwrap();
+        drop(data);
+        (out, self.reply())
+    }
+
+    pub fn retr(&mut self, path: &str) -> Vec<u8> {
+        self.ok("TYPE I", 200);
+        let (bytes, reply) = self.download(&format!("RETR {path}"));
+        assert_eq!(reply.code, 226, "RETR {path}: {}", reply.text);
+        bytes
+    }
+
+    pub fn list(&mut self, line: &str) -> String {
+        let (bytes, reply) = self.download(line);
+        assert_eq!(reply.code, 226, "{line}: {}", reply.text);
+        String::from_utf8(bytes).unwrap()
+    }
+
+    /// Runs an upload command; the final reply.
+    pub fn upload(&mut self, line: &str, bytes: &[u8]) -> Reply {
+        let mut data = self.epsv();
+        let opening = self.cmd(line);
+        if opening.code != 150 {
+            return opening;
+        }
+        data.write_all(bytes).unwrap();
+        drop(data);
+        self.reply()
+    }
+
+    pub fn stor(&mut self, path: &str, bytes: &[u8]) {
+        self.ok("TYPE I", 200);
+        let reply = self.upload(&format!("STOR {path}"), bytes);
+        assert_eq!(reply.code, 226, "STOR {path}: {}", reply.text);
+    }
+}
+
+/// Whether an external tool is there. When it is missing the test is skipped
+/// with a message, unless MINFTPD_REQUIRE_CLIENTS=1 (CI), where it fails.
+pub fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !found {
+        assert!(std::env::var("MINFTPD_REQUIRE_CLIENTS").as_deref() != Ok("1"), "{tool} is required but not installed");
+        eprintln!("SKIPPED: {tool} is not installed");
+    }
+    found
+}
+
+/// Runs a program with a time limit; kills it when the limit passes.
+pub fn run(program: &str, args: &[&str]) -> Output {
+    run_in(program, args, None)
+}
+
+pub fn run_in(program: &str, args: &[&str], dir: Option<&Path>) -> Output {
+    let mut command = Command::new(program);
+    command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let child = command.spawn().unwrap_or_else(|e| panic!("{program}: {e}"));
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(Duration::from_secs(120)) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("{program} {args:?} did not finish within 120 s");
+        }
+    }
+}
+
+/// Runs a Python script (ftplib) and returns its stdout; fails on a non-zero exit.
+pub fn python(script: &str) -> String {
+    let output = run("python3", &["-c", script]);
+    assert!(
+        output.status.success(),
+        "python failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Bytes that are not all the same, so that offsets and order matter.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+/// A users file with `openssl passwd -6` hashes: (name, password, home, access).
+pub fn users_file(dir: &TempDir, users: &[(&str, &str, &str, &str)]) -> PathBuf {
+    let mut text = String::from("# test accounts\n");
+    for (name, pass, home, access) in users {
+        let out = run("openssl", &["passwd", "-6", pass]);
+        let hash = String::from_utf8(out.stdout).unwrap();
+        text.push_str(&format!("{name}:{}:{home}:{access}\n", hash.trim()));
+    }
+    let path = dir.path().join("users");
+    std::fs::write(&path, text).unwrap();
+    path
+}

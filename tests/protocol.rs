@@ -1,0 +1,316 @@
+//! Exact replies to the command set, spoken through the small test client.
+
+use crate::common::*;
+use std::io::{Read, Write};
+
+fn served() -> Server {
+    let root = TempDir::new("proto");
+    root.write("a.txt", b"alpha\n");
+    root.write(".hidden", b"h");
+    root.write("dir/inner.txt", b"inner");
+    Server::start(root, &["--anonymous"])
+}
+
+#[test]
+fn greeting_login_and_quit() {
+    let server = served();
+    let mut ftp = server.connect();
+    assert_eq!(ftp.greeting.code, 220);
+    ftp.ok("USER anonymous", 331);
+    ftp.ok("PASS guest@", 230);
+    ftp.ok("QUIT", 221);
+    assert!(ftp.try_reply().is_none(), "connection closed after QUIT");
+}
+
+#[test]
+fn commands_before_login() {
+    let server = served();
+    let mut ftp = server.connect();
+    for line in ["LIST", "RETR a.txt", "CWD dir", "PASV", "PWD", "STOR x", "FROB", "SITE HELP"] {
+        assert_eq!(ftp.cmd(line).code, 530, "{line}");
+    }
+    assert_eq!(ftp.cmd("SYST").text, "215 UNIX Type: L8\r\n");
+    ftp.ok("NOOP", 200);
+    ftp.ok("OPTS UTF8 ON", 200);
+    ftp.ok("FEAT", 211);
+    ftp.ok("HELP", 214);
+    ftp.ok("HOST localhost", 220);
+    ftp.ok("AUTH TLS", 502);
+    ftp.ok("PASS x", 503);
+}
+
+#[test]
+fn feat_lists_the_extensions() {
+    let server = served();
+    let mut ftp = server.connect();
+    let feat = ftp.ok("FEAT", 211).text;
+    assert!(feat.starts_with("211-") && feat.ends_with("211 End\r\n"), "{feat}");
+    for f in ["EPRT", "EPSV", "MDTM", "MFMT", "MLST type*;size*;modify*", "PASV", "REST STREAM", "SIZE", "TVFS", "UTF8"] {
+        assert!(feat.contains(&format!("\r\n {f}")), "FEAT lacks {f}: {feat}");
+    }
+}
+
+#[test]
+fn directories_and_the_virtual_root() {
+    let server = served();
+    let mut ftp = server.anon();
+    assert_eq!(ftp.cmd("PWD").text, "257 \"/\" is the current directory.\r\n");
+    ftp.ok("CWD dir", 250);
+    assert!(ftp.cmd("XPWD").text.starts_with("257 \"/dir\""));
+    ftp.ok("CDUP", 250);
+    ftp.ok("CDUP", 250);
+    ftp.ok("CWD ../../..", 250);
+    assert!(ftp.cmd("PWD").text.starts_with("257 \"/\""));
+    ftp.ok("CWD nowhere", 550);
+    ftp.ok("CWD a.txt", 550);
+    ftp.ok("XCWD /dir", 250);
+    assert_eq!(ftp.retr("inner.txt"), b"inner");
+}
+
+#[test]
+fn types_modes_structures() {
+    let server = served();
+    let mut ftp = server.anon();
+    ftp.ok("TYPE A", 200);
+    ftp.ok("TYPE A N", 200);
+    ftp.ok("TYPE I", 200);
+    ftp.ok("TYPE L 8", 200);
+    ftp.ok("TYPE E", 501);
+    ftp.ok("MODE S", 200);
+    ftp.ok("MODE B", 504);
+    ftp.ok("STRU F", 200);
+    ftp.ok("STRU R", 504);
+    ftp.ok("ALLO 100", 202);
+    ftp.ok("ACCT x", 202);
+    ftp.ok("FROB", 500);
+}
+
+#[test]
+fn size_mdtm_mlst() {
+    let server = served();
+    let mut ftp = server.anon();
+    assert_eq!(ftp.cmd("SIZE a.txt").text, "213 6\r\n");
+    ftp.ok("SIZE missing", 550);
+    ftp.ok("SIZE dir", 550);
+    let mdtm = ftp.ok("MDTM a.txt", 213).text;
+    assert_eq!(mdtm.trim().len(), "213 YYYYMMDDHHMMSS".len(), "{mdtm}");
+    ftp.ok("MDTM missing", 550);
+    let mlst = ftp.ok("MLST a.txt", 250).text;
+    assert!(mlst.contains(" type=file;size=6;modify="), "{mlst}");
+    assert!(mlst.contains(";perm=r;unix.mode=0666;unique="), "{mlst}");
+    assert!(mlst.contains("; a.txt\r\n"), "{mlst}");
+    ftp.ok("MLST missing", 550);
+}
+
+#[test]
+fn listings() {
+    let server = served();
+    let mut ftp = server.anon();
+    let list = ftp.list("LIST");
+    assert!(list.lines().any(|l| l.starts_with("-rw-rw-rw-") && l.ends_with(" a.txt")), "{list}");
+    assert!(list.lines().any(|l| l.starts_with("drwxrwxrwx") && l.ends_with(" dir")), "{list}");
+    assert!(!list.contains(".hidden"));
+    assert!(list.lines().all(|l| !l.is_empty()) && list.ends_with("\r\n"));
+    assert!(ftp.list("LIST -la").contains(" .hidden\r\n"));
+    assert_eq!(ftp.list("LIST -l dir").trim_end().rsplit(' ').next(), Some("inner.txt"));
+    let mut names: Vec<String> = ftp.list("NLST").lines().map(String::from).collect();
+    names.sort();
+    assert_eq!(names, ["a.txt", "dir"]);
+    let mlsd = ftp.list("MLSD");
+    assert!(mlsd.contains("type=cdir;"), "{mlsd}");
+    assert!(mlsd.contains("type=file;size=6;") && mlsd.contains("; a.txt\r\n"), "{mlsd}");
+    assert!(mlsd.contains("type=dir;") && mlsd.contains("; dir\r\n"), "{mlsd}");
+    assert!(mlsd.contains("; .hidden\r\n"));
+    for line in ["LIST nowhere", "NLST nowhere", "MLSD nowhere"] {
+        let mut data = ftp.epsv();
+        assert_eq!(ftp.cmd(line).code, 550, "{line}");
+        data.set_read_timeout(Some(std::time::Duration::from_millis(200))).unwrap();
+        let _ = data.read(&mut [0u8; 16]);
+    }
+}
+
+#[test]
+fn stat_on_the_control_connection() {
+    let server = served();
+    let mut ftp = server.anon();
+    let stat = ftp.ok("STAT", 211).text;
+    assert!(stat.contains("Logged in as anonymous"), "{stat}");
+    let listing = ftp.ok("STAT dir", 213).text;
+    assert!(listing.contains(" inner.txt\r\n") && listing.ends_with("213 End of status.\r\n"), "{listing}");
+    ftp.ok("STAT missing", 550);
+}
+
+#[test]
+fn rest_offsets_for_downloads() {
+    let root = TempDir::new("rest");
+    let data = pattern(100_000);
+    root.write("p.bin", &data);
+    let server = Server::start(root, &["-A"]);
+    let mut ftp = server.anon();
+    ftp.ok("TYPE I", 200);
+    ftp.ok("REST 12345", 350);
+    let (bytes, reply) = ftp.download("RETR p.bin");
+    assert_eq!(reply.code, 226);
+    assert_eq!(bytes, &data[12345..]);
+    ftp.ok("REST x", 501);
+}
+
+#[test]
+fn ascii_downloads_convert_line_ends() {
+    let root = TempDir::new("ascii");
+    root.write("t.txt", b"one\ntwo\r\nthree\n");
+    let server = Server::start(root, &["-A"]);
+    let mut ftp = server.anon();
+    ftp.ok("TYPE A", 200);
+    let (bytes, reply) = ftp.download("RETR t.txt");
+    assert_eq!(reply.code, 226);
+    assert_eq!(bytes, b"one\r\ntwo\r\nthree\r\n");
+}
+
+#[test]
+fn passive_and_active_modes() {
+    let root = TempDir::new("modes");
+    root.write("f", b"payload");
+    let server = Server::start(root, &["-A", "--pasv-ports", "40200-40210"]);
+    let mut ftp = server.anon();
+    ftp.ok("TYPE I", 200);
+    let addr = ftp.pasv_addr();
+    assert_eq!(addr.ip().to_string(), "127.0.0.1");
+    assert!((40200..=40210).contains(&addr.port()));
+    let mut data = std::net::TcpStream::connect(addr).unwrap();
+    ftp.ok("RETR f", 150);
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).unwrap();
+    assert_eq!(ftp.reply().code, 226);
+    assert_eq!(got, b"payload");
+    // Active: we listen, the server connects to us.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    ftp.ok(&format!("EPRT |1|127.0.0.1|{port}|"), 200);
+    ftp.ok("RETR f", 150);
+    let (mut conn, _) = listener.accept().unwrap();
+    let mut got = Vec::new();
+    conn.read_to_end(&mut got).unwrap();
+    assert_eq!(ftp.reply().code, 226);
+    assert_eq!(got, b"payload");
+    ftp.ok("EPSV ALL", 200);
+    ftp.ok("PASV", 503);
+    ftp.ok(&format!("PORT 127,0,0,1,{},{}", port >> 8, port & 255), 503);
+    ftp.ok("EPSV", 229);
+}
+
+#[test]
+fn no_data_connection_prepared() {
+    let server = served();
+    let mut ftp = server.anon();
+    ftp.ok("RETR a.txt", 425);
+    ftp.ok("LIST", 425);
+}
+
+#[test]
+fn passive_accept_times_out() {
+    let root = TempDir::new("acc");
+    root.write("f", b"x");
+    let server = Server::start(root, &["-A", "-o", "accept_timeout=1"]);
+    let mut ftp = server.anon();
+    ftp.ok("EPSV", 229);
+    // The data connection is never opened: 425 after accept_timeout, and the session goes on.
+    ftp.ok("RETR f", 425);
+    ftp.ok("NOOP", 200);
+}
+
+#[test]
+fn rein_logs_out() {
+    let server = served();
+    let mut ftp = server.anon();
+    ftp.ok("REIN", 220);
+    ftp.ok("PWD", 530);
+    ftp.login("ftp", "x");
+    ftp.ok("PWD", 257);
+}
+
+#[test]
+fn over_long_lines_get_500_and_the_session_continues() {
+    let server = served();
+    let mut ftp = server.anon();
+    let mut line = vec![b'A'; 1 << 20];
+    line.extend_from_slice(b"\r\n");
+    ftp.send_raw(&line);
+    assert_eq!(ftp.reply().code, 500);
+    ftp.ok("NOOP", 200);
+    // A line of exactly 4096 bytes is still a line.
+    let long_path = format!("SIZE {}b", "b/".repeat(2045));
+    assert_eq!(long_path.len(), 4096);
+    assert_eq!(ftp.cmd(&long_path).code, 550);
+}
+
+#[test]
+fn telnet_interrupt_before_abor_and_bare_lf() {
+    let server = served();
+    let mut ftp = server.anon();
+    ftp.send_raw(b"\xff\xf4\xff\xf2ABOR\r\n");
+    assert_eq!(ftp.reply().code, 225);
+    ftp.send_raw(b"NOOP\n");
+    assert_eq!(ftp.reply().code, 200);
+}
+
+#[test]
+fn idle_sessions_are_closed_with_421() {
+    let server = Server::start(TempDir::new("idle"), &["-A", "-o", "idle_timeout=1"]);
+    let mut ftp = server.anon();
+    let reply = ftp.reply();
+    assert_eq!(reply.code, 421, "{}", reply.text);
+    assert!(ftp.try_reply().is_none());
+}
+
+#[test]
+fn abor_during_a_download() {
+    let root = TempDir::new("abor");
+    root.write("big", &vec![7u8; 64 << 20]);
+    let server = Server::start(root, &["-A", "-o", "anon_max_rate=4000000"]);
+    let mut ftp = server.anon();
+    ftp.ok("TYPE I", 200);
+    let mut data = ftp.epsv();
+    ftp.ok("RETR big", 150);
+    let mut buf = [0u8; 4096];
+    data.read_exact(&mut buf).unwrap();
+    ftp.send_raw(b"ABOR\r\n");
+    assert_eq!(ftp.reply().code, 426);
+    assert_eq!(ftp.reply().code, 226);
+    drop(data);
+    ftp.ok("NOOP", 200);
+    ftp.ok("REST 67108000", 350);
+    assert_eq!(ftp.retr("/big").len(), (64 << 20) - 67108000);
+}
+
+#[test]
+fn mkdir_quotes_names() {
+    let root = TempDir::new("mkd");
+    let dir = TempDir::new("mkd-users");
+    let users = users_file(&dir, &[("w", "pw", "/", "rw")]);
+    let server = Server::start(root, &["-w", "-U", users.to_str().unwrap()]);
+    let mut ftp = server.connect();
+    ftp.login("w", "pw");
+    assert_eq!(ftp.cmd("MKD a\"b").text, "257 \"/a\"\"b\" created.\r\n");
+    assert!(server.root.path().join("a\"b").is_dir());
+    ftp.ok("MKD a\"b", 550);
+    ftp.ok("RMD a\"b", 250);
+}
+
+#[test]
+fn stou_makes_a_new_name() {
+    let root = TempDir::new("stou");
+    root.write("up/f", b"old");
+    let server = Server::start(root, &["-A", "-w", "-o", "anon_upload_dir=/up"]);
+    let mut ftp = server.anon();
+    ftp.ok("TYPE I", 200);
+    let mut data = ftp.epsv();
+    let opening = ftp.cmd("STOU /up/f");
+    assert_eq!(opening.code, 150);
+    assert!(opening.text.starts_with("150 FILE: f.1"), "{}", opening.text);
+    data.write_all(b"new").unwrap();
+    drop(data);
+    assert_eq!(ftp.reply().code, 226);
+    assert_eq!(server.root.read("up/f"), b"old");
+    assert_eq!(server.root.read("up/f.1"), b"new");
+}

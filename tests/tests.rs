@@ -1,0 +1,9 @@
+//! The integration tests: one binary, a module per area. Each test starts the
+//! real server on 127.0.0.1 port 0 with a fresh root.
+
+mod common;
+
+mod accounts;
+mod clients;
+mod protocol;
+mod security;
