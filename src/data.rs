@@ -5,7 +5,7 @@ use crate::sys;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 /// Binary downloads go out in slices of this size; between slices the control
@@ -187,63 +187,139 @@ pub type Outcome = Result<u64, (Failure, u64)>;
 /// Asks the session whether the client has sent ABOR (or vanished) meanwhile.
 pub type AbortCheck<'a> = &'a mut dyn FnMut() -> io::Result<bool>;
 
-fn check_abort(abort: AbortCheck, moved: u64) -> Result<(), (Failure, u64)> {
-    match abort() {
-        Ok(false) => Ok(()),
-        Ok(true) => Err((Failure::Aborted, moved)),
-        Err(e) => Err((Failure::Network(e), moved)),
+/// What a transfer watches besides its data socket: the control connection
+/// (for ABOR), the stall timeout, and the rate limit. The data socket is
+/// non-blocking during a transfer, so a client that stops reading or sending
+/// can still abort, and a stall is noticed after `timeout`.
+pub struct Watch<'a> {
+    pub control: BorrowedFd<'a>,
+    pub timeout: Duration,
+    pub throttle: Throttle,
+    pub abort: AbortCheck<'a>,
+    since_check: u64,
+}
+
+impl<'a> Watch<'a> {
+    pub fn new(
+        control: BorrowedFd<'a>,
+        timeout: Duration,
+        rate: u64,
+        abort: AbortCheck<'a>,
+    ) -> Watch<'a> {
+        Watch {
+            control,
+            timeout,
+            throttle: Throttle::new(rate),
+            abort,
+            since_check: 0,
+        }
+    }
+
+    fn check_abort(&mut self, moved: u64) -> Result<(), (Failure, u64)> {
+        self.since_check = 0;
+        match (self.abort)() {
+            Ok(false) => Ok(()),
+            Ok(true) => Err((Failure::Aborted, moved)),
+            Err(e) => Err((Failure::Network(e), moved)),
+        }
+    }
+
+    /// Counts progress; paces to the rate limit and, every few megabytes,
+    /// looks for ABOR even while the data socket never has to wait.
+    fn progress(&mut self, n: usize, moved: u64) -> Result<(), (Failure, u64)> {
+        self.since_check += n as u64;
+        self.throttle.pace(moved);
+        if self.since_check >= ABORT_CHECK_BYTES {
+            self.check_abort(moved)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until `sock` is ready for `events`, handling control input meanwhile.
+    fn wait(&mut self, sock: &TcpStream, events: i16, moved: u64) -> Result<(), (Failure, u64)> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let stalled = io::Error::new(io::ErrorKind::TimedOut, "data connection stalled");
+                return Err((Failure::Network(stalled), moved));
+            }
+            let ready = sys::poll(
+                &[(sock.as_fd(), events), (self.control, sys::POLLIN)],
+                Some(left),
+            )
+            .map_err(|e| (Failure::Network(e), moved))?;
+            if ready[1] != 0 {
+                self.check_abort(moved)?;
+            }
+            if ready[0] != 0 {
+                return Ok(());
+            }
+        }
     }
 }
 
-fn stalled(e: io::Error) -> io::Error {
-    // A socket timeout surfaces as EAGAIN/WouldBlock; name it for the log.
-    if e.kind() == io::ErrorKind::WouldBlock {
-        io::Error::new(io::ErrorKind::TimedOut, "data connection stalled")
-    } else {
-        e
-    }
+fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}
+
+fn nonblocking(sock: &TcpStream) -> Result<(), (Failure, u64)> {
+    sock.set_nonblocking(true)
+        .map_err(|e| (Failure::Network(e), 0))
 }
 
 /// Sends a file in binary mode from `offset` with sendfile(2): no copy through
 /// user space.
-pub fn send_binary(
-    sock: &TcpStream,
-    file: &File,
-    offset: u64,
-    throttle: &Throttle,
-    abort: AbortCheck,
-) -> Outcome {
+pub fn send_binary(sock: &TcpStream, file: &File, offset: u64, watch: &mut Watch) -> Outcome {
+    nonblocking(sock)?;
     let mut pos = offset as i64;
     let mut moved = 0u64;
-    let slice = throttle.slice(SENDFILE_SLICE);
+    let slice = watch.throttle.slice(SENDFILE_SLICE);
+    watch.check_abort(moved)?;
     loop {
-        check_abort(abort, moved)?;
         match sys::sendfile(sock.as_fd(), file.as_fd(), &mut pos, slice) {
             Ok(0) => return Ok(moved),
-            Ok(n) => moved += n as u64,
-            Err(e) => return Err((Failure::Network(stalled(e)), moved)),
+            Ok(n) => {
+                moved += n as u64;
+                watch.progress(n, moved)?;
+            }
+            Err(e) if would_block(&e) => watch.wait(sock, sys::POLLOUT, moved)?,
+            Err(e) => return Err((Failure::Network(e), moved)),
         }
-        throttle.pace(moved);
     }
+}
+
+/// Writes all of `buf` to the non-blocking `sock`, waiting through `watch`.
+fn write_all(
+    mut sock: &TcpStream,
+    mut buf: &[u8],
+    watch: &mut Watch,
+    moved: u64,
+) -> Result<(), (Failure, u64)> {
+    while !buf.is_empty() {
+        match sock.write(buf) {
+            Ok(0) => return Err((Failure::Network(io::ErrorKind::WriteZero.into()), moved)),
+            Ok(n) => buf = &buf[n..],
+            Err(e) if would_block(&e) => watch.wait(sock, sys::POLLOUT, moved)?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err((Failure::Network(e), moved)),
+        }
+    }
+    Ok(())
 }
 
 /// Sends a file in ASCII mode: LF becomes CRLF on the wire. `offset` counts
 /// bytes of the file, as REST does for both modes here.
-pub fn send_ascii(
-    mut sock: &TcpStream,
-    file: &mut File,
-    offset: u64,
-    throttle: &Throttle,
-    abort: AbortCheck,
-) -> Outcome {
+pub fn send_ascii(sock: &TcpStream, file: &mut File, offset: u64, watch: &mut Watch) -> Outcome {
     use std::io::Seek;
+    nonblocking(sock)?;
     file.seek(io::SeekFrom::Start(offset))
         .map_err(|e| (Failure::File(e), 0))?;
-    let mut inbuf = vec![0u8; throttle.slice(COPY_BUFFER / 2)];
-    let mut outbuf = Vec::with_capacity(COPY_BUFFER);
+    let mut inbuf = vec![0u8; watch.throttle.slice(COPY_BUFFER / 2)];
+    let mut outbuf = Vec::with_capacity(inbuf.len() * 2);
     let mut moved = 0u64;
+    watch.check_abort(moved)?;
     loop {
-        check_abort(abort, moved)?;
         let n = match file.read(&mut inbuf) {
             Ok(0) => return Ok(moved),
             Ok(n) => n,
@@ -252,37 +328,31 @@ pub fn send_ascii(
         };
         outbuf.clear();
         lf_to_crlf(&inbuf[..n], &mut outbuf);
-        sock.write_all(&outbuf)
-            .map_err(|e| (Failure::Network(stalled(e)), moved))?;
+        write_all(sock, &outbuf, watch, moved)?;
         moved += outbuf.len() as u64;
-        throttle.pace(moved);
+        watch.progress(outbuf.len(), moved)?;
     }
 }
 
 /// Receives into `out` until the client closes the data connection in order.
 /// A reset or a stall is a failure: the data may be incomplete.
-pub fn receive(
-    mut sock: &TcpStream,
-    out: &mut File,
-    ascii: bool,
-    throttle: &Throttle,
-    abort: AbortCheck,
-) -> Outcome {
-    let mut buf = vec![0u8; throttle.slice(COPY_BUFFER)];
+pub fn receive(mut sock: &TcpStream, out: &mut File, ascii: bool, watch: &mut Watch) -> Outcome {
+    nonblocking(sock)?;
+    let mut buf = vec![0u8; watch.throttle.slice(COPY_BUFFER)];
     let mut converted = Vec::new();
     let mut moved = 0u64;
-    let mut since_check = 0u64;
     let mut pending_cr = false;
+    watch.check_abort(moved)?;
     loop {
-        if since_check >= ABORT_CHECK_BYTES || moved == 0 {
-            check_abort(abort, moved)?;
-            since_check = 0;
-        }
         let n = match sock.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
+            Err(e) if would_block(&e) => {
+                watch.wait(sock, sys::POLLIN, moved)?;
+                continue;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err((Failure::Network(stalled(e)), moved)),
+            Err(e) => return Err((Failure::Network(e), moved)),
         };
         let data = if ascii {
             converted.clear();
@@ -293,8 +363,7 @@ pub fn receive(
         };
         out.write_all(data).map_err(|e| (Failure::File(e), moved))?;
         moved += n as u64;
-        since_check += n as u64;
-        throttle.pace(moved);
+        watch.progress(n, moved)?;
     }
     if pending_cr {
         out.write_all(b"\r")

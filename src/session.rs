@@ -987,13 +987,20 @@ impl Session<'_> {
         ))?;
         let started = Instant::now();
         let ascii = self.ascii;
-        let throttle = data::Throttle::new(self.rate_limit());
+        let rate = self.rate_limit();
+        let control = self.ctl.stream.try_clone()?;
         let ctl = &mut self.ctl;
         let mut abort = || ctl.abort_requested();
+        let mut watch = data::Watch::new(
+            control.as_fd(),
+            self.ctx.data.data_timeout,
+            rate,
+            &mut abort,
+        );
         let outcome = if ascii {
-            data::send_ascii(&sock, &mut file, offset, &throttle, &mut abort)
+            data::send_ascii(&sock, &mut file, offset, &mut watch)
         } else {
-            data::send_binary(&sock, &file, offset, &throttle, &mut abort)
+            data::send_binary(&sock, &file, offset, &mut watch)
         };
         drop(sock);
         self.log_transfer("RETR", &vpath, &outcome, started);
@@ -1043,10 +1050,17 @@ impl Session<'_> {
         self.send(r(OPENING_DATA, opening))?;
         let started = Instant::now();
         let ascii = self.ascii;
-        let throttle = data::Throttle::new(self.rate_limit());
+        let rate = self.rate_limit();
+        let control = self.ctl.stream.try_clone()?;
         let ctl = &mut self.ctl;
         let mut abort = || ctl.abort_requested();
-        let mut outcome = data::receive(&sock, target.file(), ascii, &throttle, &mut abort);
+        let mut watch = data::Watch::new(
+            control.as_fd(),
+            self.ctx.data.data_timeout,
+            rate,
+            &mut abort,
+        );
+        let mut outcome = data::receive(&sock, target.file(), ascii, &mut watch);
         drop(sock);
         if let Ok(moved) = outcome {
             if let Err(e) = target.finish(offset + moved, self.ctx.config.fsync_uploads) {

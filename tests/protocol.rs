@@ -26,7 +26,16 @@ fn greeting_login_and_quit() {
 fn commands_before_login() {
     let server = served();
     let mut ftp = server.connect();
-    for line in ["LIST", "RETR a.txt", "CWD dir", "PASV", "PWD", "STOR x", "FROB", "SITE HELP"] {
+    for line in [
+        "LIST",
+        "RETR a.txt",
+        "CWD dir",
+        "PASV",
+        "PWD",
+        "STOR x",
+        "FROB",
+        "SITE HELP",
+    ] {
         assert_eq!(ftp.cmd(line).code, 530, "{line}");
     }
     assert_eq!(ftp.cmd("SYST").text, "215 UNIX Type: L8\r\n");
@@ -44,9 +53,26 @@ fn feat_lists_the_extensions() {
     let server = served();
     let mut ftp = server.connect();
     let feat = ftp.ok("FEAT", 211).text;
-    assert!(feat.starts_with("211-") && feat.ends_with("211 End\r\n"), "{feat}");
-    for f in ["EPRT", "EPSV", "MDTM", "MFMT", "MLST type*;size*;modify*", "PASV", "REST STREAM", "SIZE", "TVFS", "UTF8"] {
-        assert!(feat.contains(&format!("\r\n {f}")), "FEAT lacks {f}: {feat}");
+    assert!(
+        feat.starts_with("211-") && feat.ends_with("211 End\r\n"),
+        "{feat}"
+    );
+    for f in [
+        "EPRT",
+        "EPSV",
+        "MDTM",
+        "MFMT",
+        "MLST type*;size*;modify*",
+        "PASV",
+        "REST STREAM",
+        "SIZE",
+        "TVFS",
+        "UTF8",
+    ] {
+        assert!(
+            feat.contains(&format!("\r\n {f}")),
+            "FEAT lacks {f}: {feat}"
+        );
     }
 }
 
@@ -54,7 +80,10 @@ fn feat_lists_the_extensions() {
 fn directories_and_the_virtual_root() {
     let server = served();
     let mut ftp = server.anon();
-    assert_eq!(ftp.cmd("PWD").text, "257 \"/\" is the current directory.\r\n");
+    assert_eq!(
+        ftp.cmd("PWD").text,
+        "257 \"/\" is the current directory.\r\n"
+    );
     ftp.ok("CWD dir", 250);
     assert!(ftp.cmd("XPWD").text.starts_with("257 \"/dir\""));
     ftp.ok("CDUP", 250);
@@ -107,24 +136,42 @@ fn listings() {
     let server = served();
     let mut ftp = server.anon();
     let list = ftp.list("LIST");
-    assert!(list.lines().any(|l| l.starts_with("-rw-rw-rw-") && l.ends_with(" a.txt")), "{list}");
-    assert!(list.lines().any(|l| l.starts_with("drwxrwxrwx") && l.ends_with(" dir")), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("-rw-rw-rw-") && l.ends_with(" a.txt")),
+        "{list}"
+    );
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("drwxrwxrwx") && l.ends_with(" dir")),
+        "{list}"
+    );
     assert!(!list.contains(".hidden"));
     assert!(list.lines().all(|l| !l.is_empty()) && list.ends_with("\r\n"));
     assert!(ftp.list("LIST -la").contains(" .hidden\r\n"));
-    assert_eq!(ftp.list("LIST -l dir").trim_end().rsplit(' ').next(), Some("inner.txt"));
+    assert_eq!(
+        ftp.list("LIST -l dir").trim_end().rsplit(' ').next(),
+        Some("inner.txt")
+    );
     let mut names: Vec<String> = ftp.list("NLST").lines().map(String::from).collect();
     names.sort();
     assert_eq!(names, ["a.txt", "dir"]);
     let mlsd = ftp.list("MLSD");
     assert!(mlsd.contains("type=cdir;"), "{mlsd}");
-    assert!(mlsd.contains("type=file;size=6;") && mlsd.contains("; a.txt\r\n"), "{mlsd}");
-    assert!(mlsd.contains("type=dir;") && mlsd.contains("; dir\r\n"), "{mlsd}");
+    assert!(
+        mlsd.contains("type=file;size=6;") && mlsd.contains("; a.txt\r\n"),
+        "{mlsd}"
+    );
+    assert!(
+        mlsd.contains("type=dir;") && mlsd.contains("; dir\r\n"),
+        "{mlsd}"
+    );
     assert!(mlsd.contains("; .hidden\r\n"));
     for line in ["LIST nowhere", "NLST nowhere", "MLSD nowhere"] {
         let mut data = ftp.epsv();
         assert_eq!(ftp.cmd(line).code, 550, "{line}");
-        data.set_read_timeout(Some(std::time::Duration::from_millis(200))).unwrap();
+        data.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+            .unwrap();
         let _ = data.read(&mut [0u8; 16]);
     }
 }
@@ -136,7 +183,10 @@ fn stat_on_the_control_connection() {
     let stat = ftp.ok("STAT", 211).text;
     assert!(stat.contains("Logged in as anonymous"), "{stat}");
     let listing = ftp.ok("STAT dir", 213).text;
-    assert!(listing.contains(" inner.txt\r\n") && listing.ends_with("213 End of status.\r\n"), "{listing}");
+    assert!(
+        listing.contains(" inner.txt\r\n") && listing.ends_with("213 End of status.\r\n"),
+        "{listing}"
+    );
     ftp.ok("STAT missing", 550);
 }
 
@@ -307,7 +357,11 @@ fn stou_makes_a_new_name() {
     let mut data = ftp.epsv();
     let opening = ftp.cmd("STOU /up/f");
     assert_eq!(opening.code, 150);
-    assert!(opening.text.starts_with("150 FILE: f.1"), "{}", opening.text);
+    assert!(
+        opening.text.starts_with("150 FILE: f.1"),
+        "{}",
+        opening.text
+    );
     data.write_all(b"new").unwrap();
     drop(data);
     assert_eq!(ftp.reply().code, 226);

@@ -20,7 +20,11 @@ pub fn is_root() -> bool {
     // /proc/self/status "Uid: real effective ..."
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
         .unwrap_or(false)
 }
 
@@ -143,7 +147,12 @@ impl Server {
                 panic!("minftpd did not start: {:?}", log.lock().unwrap());
             }
         };
-        Server { child, addr, root, log }
+        Server {
+            child,
+            addr,
+            root,
+            log,
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -159,7 +168,11 @@ impl Server {
     }
 
     pub fn user_url(&self, user: &str, pass: &str, path: &str) -> String {
-        format!("ftp://{user}:{pass}@{}/{}", self.addr, path.trim_start_matches('/'))
+        format!(
+            "ftp://{user}:{pass}@{}/{}",
+            self.addr,
+            path.trim_start_matches('/')
+        )
     }
 
     pub fn log(&self) -> String {
@@ -191,7 +204,10 @@ impl Server {
 
     /// Sends a signal to the server process.
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill").args([&format!("-{signal}"), &self.pid().to_string()]).status().unwrap();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 
@@ -209,7 +225,9 @@ impl Server {
 
     /// Threads of the server process, from /proc.
     pub fn threads(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/task", self.pid())).map(|d| d.count()).unwrap_or(0)
+        std::fs::read_dir(format!("/proc/{}/task", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
     }
 
     /// A `Key:` line of /proc/PID/status.
@@ -250,7 +268,14 @@ impl Ftp {
         ctl.set_read_timeout(Some(TIMEOUT)).unwrap();
         ctl.set_write_timeout(Some(TIMEOUT)).unwrap();
         let reader = BufReader::new(ctl.try_clone().unwrap());
-        let mut ftp = Ftp { ctl, reader, greeting: Reply { code: 0, text: String::new() } };
+        let mut ftp = Ftp {
+            ctl,
+            reader,
+            greeting: Reply {
+                code: 0,
+                text: String::new(),
+            },
+        };
         ftp.greeting = ftp.reply();
         ftp
     }
@@ -317,9 +342,22 @@ impl Ftp {
     /// PASV: the announced address.
     pub fn pasv_addr(&mut self) -> SocketAddr {
         let reply = self.ok("PASV", 227);
-        let inside = reply.text.split('(').nth(1).unwrap().split(')').next().unwrap();
-        let n: Vec<u16> = inside.split(',').map(|x| x.trim().parse().unwrap()).collect();
-        SocketAddr::from(([n[0] as u8, n[1] as u8, n[2] as u8, n[3] as u8], n[4] * 256 + n[5]))
+        let inside = reply
+            .text
+            .split('(')
+            .nth(1)
+            .unwrap()
+            .split(')')
+            .next()
+            .unwrap();
+        let n: Vec<u16> = inside
+            .split(',')
+            .map(|x| x.trim().parse().unwrap())
+            .collect();
+        SocketAddr::from((
+            [n[0] as u8, n[1] as u8, n[2] as u8, n[3] as u8],
+            n[4] * 256 + n[5],
+        ))
     }
 
     /// Runs a command that sends data to us, returning the bytes and the final reply.
@@ -377,7 +415,10 @@ pub fn have(tool: &str) -> bool {
         .map(|s| s.success())
         .unwrap_or(false);
     if !found {
-        assert!(std::env::var("MINFTPD_REQUIRE_CLIENTS").as_deref() != Ok("1"), "{tool} is required but not installed");
+        assert!(
+            std::env::var("MINFTPD_REQUIRE_CLIENTS").as_deref() != Ok("1"),
+            "{tool} is required but not installed"
+        );
         eprintln!("SKIPPED: {tool} is not installed");
     }
     found
@@ -390,7 +431,11 @@ pub fn run(program: &str, args: &[&str]) -> Output {
 
 pub fn run_in(program: &str, args: &[&str], dir: Option<&Path>) -> Output {
     let mut command = Command::new(program);
-    command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     if let Some(dir) = dir {
         command.current_dir(dir);
     }
