@@ -369,6 +369,9 @@ pub fn receive(mut sock: &TcpStream, out: &mut File, ascii: bool, watch: &mut Wa
         out.write_all(b"\r")
             .map_err(|e| (Failure::File(e), moved))?;
     }
+    // A client that closed its control connection (or sent ABOR) before the
+    // data ended cannot be told 226: the upload is not complete for it.
+    watch.check_abort(moved)?;
     Ok(moved)
 }
 

@@ -1,1 +1,511 @@
+//! Hostile clients: each test asserts the safe outcome, then that a fresh,
+//! well-behaved client is still served.
 
+use crate::common::*;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+/// A fresh client logs in and downloads `inside.txt`.
+fn still_serves(server: &Server) {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let mut ftp = server.connect();
+        if ftp.greeting.code == 220 {
+            ftp.login("anonymous", "x");
+            assert_eq!(ftp.retr("/inside.txt"), b"inside");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server never served a fresh client: {}",
+            ftp.greeting.text
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn hostile_root() -> TempDir {
+    let root = TempDir::new("hostile");
+    root.write("inside.txt", b"inside");
+    root
+}
+
+fn rw_server(root: TempDir, extra: &[&str]) -> (Server, TempDir) {
+    let etc = TempDir::new("hostile-etc");
+    let users = users_file(&etc, &[("rw", "pw", "/", "rw")]);
+    let mut args = vec!["-A", "-w", "-U", users.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    (Server::start(root, &args), etc)
+}
+
+#[test]
+fn traversal_stays_inside_the_root() {
+    let outside = TempDir::new("outside");
+    outside.write("secret.txt", b"SECRET");
+    let server = Server::start(hostile_root(), &["-A"]);
+    let secret = outside.path().join("secret.txt");
+    let secret = secret.to_str().unwrap();
+    let relative = format!(
+        "../{}/secret.txt",
+        outside.path().file_name().unwrap().to_str().unwrap()
+    );
+    let mut ftp = server.anon();
+    ftp.ok("TYPE I", 200);
+    for path in [
+        relative.as_str(),
+        secret,
+        "../../../../../../etc/passwd",
+        "/etc/passwd",
+        "..\\..\\etc\\passwd",
+        "%2e%2e/%2e%2e/etc/passwd",
+        "/./../inside.txt/../../etc/passwd",
+    ] {
+        ftp.epsv();
+        let reply = ftp.cmd(&format!("RETR {path}"));
+        assert_eq!(reply.code, 550, "RETR {path}: {}", reply.text);
+        assert!(
+            !reply.text.contains(server.root.path().to_str().unwrap()),
+            "host path in reply"
+        );
+    }
+    ftp.ok("CWD ../../..", 250);
+    assert_eq!(
+        ftp.cmd("PWD").text,
+        "257 \"/\" is the current directory.\r\n"
+    );
+    assert_eq!(
+        ftp.retr("../inside.txt"),
+        b"inside",
+        ".. at the root is the root"
+    );
+    still_serves(&server);
+}
+
+#[test]
+fn nul_bytes_and_over_long_names() {
+    let server = Server::start(hostile_root(), &["-A"]);
+    let mut ftp = server.anon();
+    ftp.send_raw(b"SIZE inside.txt\0/../../etc/passwd\r\n");
+    let reply = ftp.reply();
+    assert!(reply.code == 553 || reply.code == 550, "{}", reply.text);
+    let long = "x".repeat(300);
+    assert_eq!(ftp.cmd(&format!("SIZE {long}")).code, 553);
+    let deep = "a/".repeat(3000);
+    assert_eq!(
+        ftp.cmd(&format!("CWD {deep}")).code,
+        500,
+        "a line over 4096 bytes"
+    );
+    ftp.ok("NOOP", 200);
+    still_serves(&server);
+}
+
+#[test]
+fn planted_symlinks_reveal_nothing_outside() {
+    let root = hostile_root();
+    std::os::unix::fs::symlink("/etc", root.path().join("etc-link")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", root.path().join("passwd-link")).unwrap();
+    std::os::unix::fs::symlink("/", root.path().join("slash-link")).unwrap();
+    std::os::unix::fs::symlink("loop-b", root.path().join("loop-a")).unwrap();
+    std::os::unix::fs::symlink("loop-a", root.path().join("loop-b")).unwrap();
+    std::os::unix::fs::symlink("inside.txt", root.path().join("good-link")).unwrap();
+    let server = Server::start(root, &["-A"]);
+    let mut ftp = server.anon();
+    ftp.ok("TYPE I", 200);
+    for path in [
+        "etc-link/passwd",
+        "passwd-link",
+        "slash-link/etc/passwd",
+        "loop-a",
+    ] {
+        ftp.epsv();
+        assert_eq!(ftp.cmd(&format!("RETR {path}")).code, 550, "RETR {path}");
+    }
+    ftp.ok("CWD etc-link", 550);
+    ftp.ok("SIZE slash-link/etc/passwd", 550);
+    // A link to "/" is the served root itself.
+    assert_eq!(ftp.retr("slash-link/inside.txt"), b"inside");
+    assert_eq!(ftp.retr("good-link"), b"inside");
+    let listing = ftp.list("LIST slash-link");
+    assert!(
+        listing.contains(" inside.txt") && !listing.contains(" passwd\r\n"),
+        "{listing}"
+    );
+    still_serves(&server);
+}
+
+#[test]
+fn port_and_eprt_bounces_are_refused() {
+    let server = Server::start(hostile_root(), &["-A"]);
+    let mut ftp = server.anon();
+    ftp.ok("PORT 127,0,0,2,200,10", 500);
+    ftp.ok("PORT 10,1,2,3,200,10", 500);
+    ftp.ok("EPRT |1|127.0.0.2|51210|", 500);
+    ftp.ok("EPRT |2|::1|51210|", 500);
+    ftp.ok("PORT 127,0,0,1,0,25", 504);
+    ftp.ok("EPRT |1|127.0.0.1|22|", 504);
+    ftp.ok("PORT 127,0,0,1", 501);
+    // No data connection was set up by any of them.
+    ftp.ok("RETR inside.txt", 425);
+    still_serves(&server);
+}
+
+#[test]
+fn passive_connection_theft_is_refused_and_the_client_still_gets_its_file() {
+    let server = Server::start(hostile_root(), &["-A"]);
+    let mut ftp = server.anon();
+    ftp.ok("TYPE I", 200);
+    let reply = ftp.ok("EPSV", 229);
+    let port: u16 = reply.text.split('|').nth(3).unwrap().parse().unwrap();
+    let target = SocketAddr::from(([127, 0, 0, 1], port));
+    // The thief, from 127.0.0.2, connects first and says so.
+    let mut thief = std::process::Command::new("python3")
+        .args([
+            "-c",
+            &format!(
+                "import socket;s=socket.socket();s.settimeout(15);s.bind(('127.0.0.2',0));s.connect(('127.0.0.1',{port}));print('connected',flush=True);print(repr(s.recv(100)))"
+            ),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut thief_out = std::io::BufReader::new(thief.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut thief_out, &mut line).unwrap();
+    assert_eq!(line.trim(), "connected");
+    // The server meets the thief first in its accept queue when RETR comes.
+    ftp.send_raw(b"RETR inside.txt\r\n");
+    let mut data = TcpStream::connect_timeout(&target, TIMEOUT).unwrap();
+    data.set_read_timeout(Some(TIMEOUT)).unwrap();
+    assert_eq!(ftp.reply().code, 150);
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).unwrap();
+    assert_eq!(ftp.reply().code, 226);
+    assert_eq!(got, b"inside");
+    line.clear();
+    std::io::BufRead::read_line(&mut thief_out, &mut line).unwrap();
+    assert_eq!(line.trim(), "b''", "the thief got data");
+    assert!(thief.wait().unwrap().success());
+    assert!(server.wait_for_log("refused passive data connection from 127.0.0.2"));
+}
+
+#[test]
+fn a_full_pool_answers_421_and_drains() {
+    let server = Server::start(
+        hostile_root(),
+        &["-A", "--max-clients", "2", "--max-per-ip", "2"],
+    );
+    let first = server.connect();
+    let second = server.connect();
+    assert_eq!((first.greeting.code, second.greeting.code), (220, 220));
+    let third = server.connect();
+    assert_eq!(third.greeting.code, 421, "{}", third.greeting.text);
+    drop((first, second, third));
+    still_serves(&server);
+}
+
+#[test]
+fn per_address_limit() {
+    let server = Server::start(
+        hostile_root(),
+        &["-A", "--max-clients", "5", "--max-per-ip", "1"],
+    );
+    let first = server.connect();
+    assert_eq!(first.greeting.code, 220);
+    let second = server.connect();
+    assert_eq!(second.greeting.code, 421);
+    assert!(
+        second.greeting.text.contains("your address"),
+        "{}",
+        second.greeting.text
+    );
+    drop(first);
+    still_serves(&server);
+}
+
+#[test]
+fn a_client_vanishing_mid_upload_leaves_the_old_file() {
+    let root = hostile_root();
+    root.write("keep.bin", b"the good old file");
+    let (server, _etc) = rw_server(root, &[]);
+    let mut ftp = server.connect();
+    ftp.login("rw", "pw");
+    ftp.ok("TYPE I", 200);
+    let mut data = ftp.epsv();
+    ftp.ok("STOR keep.bin", 150);
+    data.write_all(&pattern(1 << 20)).unwrap();
+    // The client vanishes: control first, then the data connection.
+    drop(ftp);
+    drop(data);
+    assert!(server.wait_for_log("session closed"));
+    assert_eq!(server.root.read("keep.bin"), b"the good old file");
+    let leftovers: Vec<String> = server
+        .root
+        .names("")
+        .into_iter()
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    still_serves(&server);
+}
+
+#[test]
+fn an_upload_cut_by_a_reset_gets_426_and_changes_nothing() {
+    if !have("python3") {
+        return;
+    }
+    let root = hostile_root();
+    root.write("keep.bin", b"the good old file");
+    let (server, _etc) = rw_server(root, &[]);
+    // std cannot set SO_LINGER; Python can: linger {on, 0} makes close() a RST.
+    let script = format!(
+        r#"
+import ftplib, socket, struct
+f = ftplib.FTP()
+f.connect('127.0.0.1', {port}, timeout=20)
+f.login('rw', 'pw')
+f.voidcmd('TYPE I')
+conn = f.transfercmd('STOR keep.bin')
+conn.sendall(b'x' * 300000)
+conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+conn.close()
+try:
+    print(f.getresp())
+except ftplib.all_errors as e:
+    print(e)
+print(f.sendcmd('NOOP'))
+"#,
+        port = server.port()
+    );
+    let out = python(&script);
+    assert!(out.starts_with("426"), "{out}");
+    assert!(out.contains("200 NOOP ok."), "{out}");
+    assert_eq!(server.root.read("keep.bin"), b"the good old file");
+    let leftovers: Vec<String> = server
+        .root
+        .names("")
+        .into_iter()
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn a_client_vanishing_mid_download_frees_its_worker() {
+    let root = hostile_root();
+    root.write("big.bin", &vec![1u8; 32 << 20]);
+    let server = Server::start(root, &["-A", "--max-clients", "1", "--max-per-ip", "1"]);
+    let mut ftp = server.anon();
+    ftp.ok("TYPE I", 200);
+    let mut data = ftp.epsv();
+    ftp.ok("RETR big.bin", 150);
+    let mut buf = [0u8; 1000];
+    data.read_exact(&mut buf).unwrap();
+    drop(data);
+    drop(ftp);
+    assert!(server.wait_for_log("session closed"));
+    assert_eq!(server.root.read("big.bin").len(), 32 << 20);
+    still_serves(&server);
+}
+
+#[test]
+fn a_client_that_stops_reading_times_out() {
+    let root = hostile_root();
+    root.write("big.bin", &vec![1u8; 64 << 20]);
+    let server = Server::start(
+        root,
+        &[
+            "-A",
+            "--max-clients",
+            "1",
+            "--max-per-ip",
+            "1",
+            "-o",
+            "data_timeout=1",
+        ],
+    );
+    let mut ftp = server.anon();
+    ftp.ok("TYPE I", 200);
+    let data = ftp.epsv();
+    ftp.ok("RETR big.bin", 150);
+    // Never read: the server's send buffer fills and the transfer stalls.
+    let reply = ftp.reply();
+    assert_eq!(reply.code, 426, "{}", reply.text);
+    ftp.ok("NOOP", 200);
+    drop(data);
+    ftp.ok("QUIT", 221);
+    still_serves(&server);
+}
+
+#[test]
+fn slowloris_control_connections_time_out() {
+    let server = Server::start(hostile_root(), &["-A", "-o", "idle_timeout=2"]);
+    let mut ftp = server.connect();
+    ftp.ctl
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut closed_with_421 = false;
+    // One byte every 300 ms never completes a line; bounded to 40 bytes.
+    for b in b"USER aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".iter() {
+        if ftp.ctl.write_all(&[*b]).is_err() {
+            break;
+        }
+        let mut buf = [0u8; 64];
+        if let Ok(n) = ftp.ctl.read(&mut buf) {
+            if n > 0 {
+                closed_with_421 = buf.starts_with(b"421");
+                break;
+            }
+        }
+    }
+    assert!(
+        closed_with_421,
+        "a trickling client must be cut off with 421"
+    );
+    still_serves(&server);
+}
+
+#[test]
+fn random_binary_and_10000_commands_before_login() {
+    let server = Server::start(hostile_root(), &["-A"]);
+    let mut ftp = server.connect();
+    let mut junk = Vec::new();
+    let mut x: u32 = 12345;
+    for _ in 0..100_000 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        junk.push((x >> 16) as u8);
+    }
+    // The session may answer or close; the server must not care.
+    let _ = ftp.ctl.write_all(&junk);
+    let _ = ftp.ctl.write_all(b"\r\n");
+    drop(ftp);
+    let mut ftp = server.connect();
+    let mut batch = Vec::new();
+    for _ in 0..10_000 {
+        batch.extend_from_slice(b"LIST\r\n");
+    }
+    let mut writer = ftp.ctl.try_clone().unwrap();
+    let sender = std::thread::spawn(move || writer.write_all(&batch));
+    for _ in 0..10_000 {
+        assert_eq!(ftp.reply().code, 530);
+    }
+    sender.join().unwrap().unwrap();
+    ftp.login("anonymous", "x");
+    assert_eq!(ftp.retr("inside.txt"), b"inside");
+    still_serves(&server);
+}
+
+#[test]
+fn brute_force_is_slowed_and_cut_off() {
+    let etc = TempDir::new("brute-etc");
+    let users = users_file(&etc, &[("alice", "right", "/", "ro")]);
+    let server = Server::start(
+        hostile_root(),
+        &[
+            "-A",
+            "-U",
+            users.to_str().unwrap(),
+            "-o",
+            "login_fail_delay=1",
+            "-o",
+            "max_login_fails=3",
+        ],
+    );
+    let mut ftp = server.connect();
+    let started = Instant::now();
+    ftp.ok("USER alice", 331);
+    ftp.ok("PASS wrong1", 530);
+    // The first failure waits login_fail_delay (1 s) before answering.
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    ftp.ok("USER nosuchuser", 331);
+    ftp.ok("PASS wrong2", 530);
+    // The delay grows: 1 s, then 2 s, for known and unknown names alike.
+    assert!(started.elapsed() >= Duration::from_secs(3));
+    ftp.ok("USER alice", 331);
+    ftp.ok("PASS wrong3", 421);
+    assert!(ftp.try_reply().is_none(), "closed after max_login_fails");
+    assert!(server.wait_for_log("login failed: peer=127.0.0.1 user=alice"));
+    assert!(server
+        .log()
+        .contains("login failed: peer=127.0.0.1 user=nosuchuser"));
+    let mut ftp = server.connect();
+    ftp.login("alice", "right");
+}
+
+#[test]
+fn five_hundred_silent_connections() {
+    let server = Server::start(hostile_root(), &["-A"]);
+    let mut silent = Vec::new();
+    for _ in 0..500 {
+        if let Ok(s) = TcpStream::connect_timeout(&server.addr, TIMEOUT) {
+            silent.push(s);
+        }
+    }
+    assert!(
+        silent.len() >= 450,
+        "only {} connections were accepted",
+        silent.len()
+    );
+    drop(silent);
+    still_serves(&server);
+}
+
+#[test]
+fn a_directory_renamed_during_a_download() {
+    let root = hostile_root();
+    root.write("dir/file.bin", &pattern(2 << 20));
+    let server = Server::start(root, &["-A", "-o", "anon_max_rate=4000000"]);
+    let mut ftp = server.anon();
+    ftp.ok("TYPE I", 200);
+    let mut data = ftp.epsv();
+    ftp.ok("RETR dir/file.bin", 150);
+    let mut got = vec![0u8; 1000];
+    data.read_exact(&mut got).unwrap();
+    std::fs::rename(
+        server.root.path().join("dir"),
+        server.root.path().join("moved"),
+    )
+    .unwrap();
+    data.read_to_end(&mut got).unwrap();
+    assert_eq!(ftp.reply().code, 226);
+    assert_eq!(got.len(), 1000 + (2 << 20) - 1000);
+    assert_eq!(&got[1000..], &pattern(2 << 20)[1000..]);
+    ftp.epsv();
+    ftp.ok("RETR dir/file.bin", 550);
+    assert_eq!(ftp.retr("moved/file.bin"), pattern(2 << 20));
+}
+
+#[test]
+fn sigterm_lets_transfers_finish_and_tells_idle_sessions() {
+    let root = hostile_root();
+    root.write("slow.bin", &pattern(3_000_000));
+    let mut server = Server::start(
+        root,
+        &[
+            "-A",
+            "-o",
+            "anon_max_rate=2000000",
+            "-o",
+            "shutdown_grace=20",
+        ],
+    );
+    let mut idle = server.anon();
+    let mut busy = server.anon();
+    busy.ok("TYPE I", 200);
+    let mut data = busy.epsv();
+    busy.ok("RETR slow.bin", 150);
+    let mut first = vec![0u8; 1000];
+    data.read_exact(&mut first).unwrap();
+    server.signal("TERM");
+    assert_eq!(idle.reply().code, 421, "an idle session is told");
+    let mut rest = Vec::new();
+    data.read_to_end(&mut rest).unwrap();
+    first.extend_from_slice(&rest);
+    assert_eq!(first, pattern(3_000_000), "the running transfer finished");
+    assert_eq!(busy.reply().code, 226);
+    let status = server.wait_exit().expect("server exits after its sessions");
+    assert!(status.success(), "{status:?}");
+    let listener = TcpListener::bind(server.addr);
+    assert!(listener.is_ok(), "the port is free again");
+}
