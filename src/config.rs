@@ -394,15 +394,6 @@ impl Config {
                 format!("{} is not a directory", self.root.display()),
             ));
         }
-        if self.max_per_ip > self.max_clients {
-            return Err(err(
-                "max_per_ip",
-                format!(
-                    "{} exceeds max_clients {}",
-                    self.max_per_ip, self.max_clients
-                ),
-            ));
-        }
         Ok(())
     }
 

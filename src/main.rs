@@ -329,14 +329,6 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
     let destination = log::open_destination(config.log_file.as_deref(), stderr_unusable)
         .map_err(|e| Failure::Config(e.to_string()))?;
     log::init(config.log_level, destination);
-    if let Sockets::Listeners(listeners) = &sockets {
-        for listener in listeners {
-            match listener.local_addr() {
-                Ok(addr) => ::log::info!("listening on {addr}"),
-                Err(e) => ::log::warn!("listening on an unknown address: {e}"),
-            }
-        }
-    }
     let xferlog = match &config.xferlog_file {
         Some(path) => Some(log::XferLog::open(path).map_err(|e| Failure::Config(e.to_string()))?),
         None => None,
@@ -382,6 +374,14 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
             Ok(())
         }
         Sockets::Listeners(listeners) => {
+            // Said only now, when the daemon is confined and ready: tests and
+            // scripts read the bound address (port 0 works) from this line.
+            for listener in &listeners {
+                match listener.local_addr() {
+                    Ok(addr) => ::log::info!("listening on {addr}"),
+                    Err(e) => ::log::warn!("listening on an unknown address: {e}"),
+                }
+            }
             let pool = server::Pool::start(Arc::clone(&ctx)).map_err(runtime)?;
             server::spawn_acceptors(listeners, &pool).map_err(runtime)?;
             wait_for_signals(&ctx, users_file.as_ref());

@@ -1,1 +1,473 @@
+//! Named users, the login policy, permissions per identity, privilege drop,
+//! and start-up errors.
 
+use crate::common::*;
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+fn start_error(args: &[&str]) -> (i32, String) {
+    let out = run(BIN, args);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_configuration_stops_start_up_with_status_2() {
+    let etc = TempDir::new("cfg");
+    let conf = etc.write("m.conf", b"# ok\nmax_clients = 5\nmax_per_ip = lots\n");
+    let root = etc.mkdir("root");
+    let (code, err) = start_error(&["-c", conf.to_str().unwrap(), "-r", root.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!(
+            "{}:3: max_per_ip: expected a number above 0",
+            conf.display()
+        )),
+        "{err}"
+    );
+    let (code, err) = start_error(&[
+        "-c",
+        "/dev/null",
+        "-r",
+        "/nonexistent/dir",
+        "-l",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("root") && err.contains("not a directory"),
+        "{err}"
+    );
+    let (code, err) = start_error(&["-c", "/dev/null", "-o", "bogus=1"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("bogus: unknown key"), "{err}");
+    let (code, _) = start_error(&["--no-such-flag"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn check_config_prints_a_valid_config() {
+    let etc = TempDir::new("check");
+    let root = etc.mkdir("root");
+    let out = run(
+        BIN,
+        &[
+            "-c",
+            "/dev/null",
+            "--check-config",
+            "-r",
+            root.to_str().unwrap(),
+            "--max-clients",
+            "7",
+        ],
+    );
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("\nmax_clients = 7\n"), "{text}");
+    let conf = etc.write("again.conf", text.as_bytes());
+    let again = run(BIN, &["-c", conf.to_str().unwrap(), "--check-config"]);
+    assert!(again.status.success());
+    assert_eq!(
+        String::from_utf8(again.stdout).unwrap(),
+        text,
+        "the printed config reads back the same"
+    );
+    let bad = run(
+        BIN,
+        &["-c", "/dev/null", "--check-config", "-r", "/nonexistent"],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+}
+
+#[test]
+fn malformed_users_file_names_the_line_but_not_the_hash() {
+    let etc = TempDir::new("users-bad");
+    let users = etc.write(
+        "users",
+        b"ok:$6$salt$hashhashhash:/:rw\nbad:$6$secretsalt$secrethash:/:rwx\n",
+    );
+    let root = etc.mkdir("root");
+    let (code, err) = start_error(&[
+        "-c",
+        "/dev/null",
+        "-l",
+        "127.0.0.1:0",
+        "-r",
+        root.to_str().unwrap(),
+        "-U",
+        users.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!(
+            "{}:2: user bad: access must be rw or ro",
+            users.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("secret"), "the hash leaked: {err}");
+}
+
+#[test]
+fn openssl_sha512_and_sha256_hashes_log_in() {
+    let etc = TempDir::new("hashes");
+    let h6 = String::from_utf8(run("openssl", &["passwd", "-6", "six"]).stdout).unwrap();
+    let h5 = String::from_utf8(run("openssl", &["passwd", "-5", "five"]).stdout).unwrap();
+    let text = format!(
+        "u6:{}:/:ro\nu5:{}:/:ro\nweird:$9$unknown$format:/:ro\n",
+        h6.trim(),
+        h5.trim()
+    );
+    let users = etc.write("users", text.as_bytes());
+    let root = TempDir::new("hashes-root");
+    let server = Server::start(root, &["-U", users.to_str().unwrap()]);
+    server.connect().login("u6", "six");
+    server.connect().login("u5", "five");
+    for (user, pass) in [
+        ("u6", "five"),
+        ("u5", "six"),
+        ("weird", "format"),
+        ("nobody-here", "x"),
+        ("anonymous", "x"),
+    ] {
+        let mut ftp = server.connect();
+        ftp.ok(&format!("USER {user}"), 331);
+        ftp.ok(&format!("PASS {pass}"), 530);
+    }
+    assert!(server.wait_for_log("user weird: unknown password hash format"));
+}
+
+#[test]
+fn hash_password_round_trips() {
+    let mut child = Command::new(BIN)
+        .arg("--hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"s3cret pass\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let hash = String::from_utf8(out.stdout).unwrap();
+    assert!(hash.starts_with("$6$") && hash.trim().len() > 80, "{hash}");
+    let etc = TempDir::new("hashpw");
+    let users = etc.write("users", format!("admin:{}:/:rw\n", hash.trim()).as_bytes());
+    let server = Server::start(
+        TempDir::new("hashpw-root"),
+        &["-U", users.to_str().unwrap()],
+    );
+    server.connect().login("admin", "s3cret pass");
+    let mut ftp = server.connect();
+    ftp.ok("USER admin", 331);
+    ftp.ok("PASS s3cret", 530);
+}
+
+/// Tries every writing command; returns the reply code of each.
+fn write_codes(ftp: &mut Ftp, dir: &str) -> Vec<(&'static str, u16)> {
+    ftp.ok("TYPE I", 200);
+    let mut codes = Vec::new();
+    codes.push((
+        "STOR new",
+        ftp.upload(&format!("STOR {dir}/new.txt"), b"new").code,
+    ));
+    codes.push((
+        "STOR over",
+        ftp.upload(&format!("STOR {dir}/old.txt"), b"over").code,
+    ));
+    codes.push((
+        "APPE",
+        ftp.upload(&format!("APPE {dir}/old.txt"), b"more").code,
+    ));
+    codes.push(("MKD", ftp.cmd(&format!("MKD {dir}/newdir")).code));
+    codes.push(("DELE", ftp.cmd(&format!("DELE {dir}/gone.txt")).code));
+    codes.push(("RNFR", ftp.cmd(&format!("RNFR {dir}/ren.txt")).code));
+    codes.push(("RMD", ftp.cmd(&format!("RMD {dir}/emptydir")).code));
+    codes.push((
+        "CHMOD",
+        ftp.cmd(&format!("SITE CHMOD 600 {dir}/new.txt")).code,
+    ));
+    codes.push((
+        "MFMT",
+        ftp.cmd(&format!("MFMT 20200101000000 {dir}/new.txt")).code,
+    ));
+    codes
+}
+
+fn writable_tree() -> TempDir {
+    let root = TempDir::new("perm");
+    for dir in ["home/rw", "home/ro", "pub/upload"] {
+        root.write(&format!("{dir}/old.txt"), b"old");
+        root.write(&format!("{dir}/gone.txt"), b"gone");
+        root.write(&format!("{dir}/ren.txt"), b"ren");
+        root.mkdir(&format!("{dir}/emptydir"));
+    }
+    root
+}
+
+#[test]
+fn each_identity_gets_what_its_access_allows() {
+    let etc = TempDir::new("perm-etc");
+    let users = users_file(
+        &etc,
+        &[
+            ("rw", "pw", "/home/rw", "rw"),
+            ("ro", "pw", "/home/ro", "ro"),
+        ],
+    );
+    let server = Server::start(
+        writable_tree(),
+        &[
+            "-A",
+            "-w",
+            "-U",
+            users.to_str().unwrap(),
+            "-o",
+            "anon_root=/pub",
+            "-o",
+            "anon_upload_dir=/upload",
+        ],
+    );
+    let mut rw = server.connect();
+    rw.login("rw", "pw");
+    let codes = write_codes(&mut rw, "/");
+    assert!(
+        codes
+            .iter()
+            .all(|(_, c)| matches!(c, 226 | 257 | 250 | 350 | 200 | 213)),
+        "rw: {codes:?}"
+    );
+    assert_eq!(server.root.read("home/rw/old.txt"), b"overmore");
+    assert!(!server.root.path().join("home/rw/gone.txt").exists());
+
+    let mut ro = server.connect();
+    ro.login("ro", "pw");
+    let codes = write_codes(&mut ro, "/");
+    assert!(codes.iter().all(|(_, c)| *c == 550), "ro: {codes:?}");
+    assert_eq!(server.root.read("home/ro/old.txt"), b"old");
+
+    let mut anon = server.anon();
+    let codes = write_codes(&mut anon, "/upload");
+    let allowed: Vec<_> = codes
+        .iter()
+        .filter(|(_, c)| *c != 550)
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(
+        allowed,
+        ["STOR new", "MKD"],
+        "anonymous in the upload dir: {codes:?}"
+    );
+    assert_eq!(server.root.read("pub/upload/old.txt"), b"old");
+    assert_eq!(server.root.read("pub/upload/new.txt"), b"new");
+    let codes = write_codes(&mut anon, "/");
+    assert!(
+        codes.iter().all(|(_, c)| *c == 550),
+        "anonymous outside the upload dir: {codes:?}"
+    );
+}
+
+#[test]
+fn without_write_enable_nobody_writes() {
+    let etc = TempDir::new("nowrite-etc");
+    let users = users_file(&etc, &[("rw", "pw", "/home/rw", "rw")]);
+    let server = Server::start(
+        writable_tree(),
+        &[
+            "-A",
+            "-U",
+            users.to_str().unwrap(),
+            "-o",
+            "anon_upload_dir=/pub/upload",
+        ],
+    );
+    let mut rw = server.connect();
+    rw.login("rw", "pw");
+    assert!(write_codes(&mut rw, "/").iter().all(|(_, c)| *c == 550));
+    let mut anon = server.anon();
+    assert!(write_codes(&mut anon, "/pub/upload")
+        .iter()
+        .all(|(_, c)| *c == 550));
+}
+
+#[test]
+fn users_are_confined_to_their_homes() {
+    let root = TempDir::new("homes");
+    root.write("alice/a.txt", b"alice's");
+    root.write("bob/b.txt", b"bob's");
+    root.write("top.txt", b"top");
+    let etc = TempDir::new("homes-etc");
+    let users = users_file(&etc, &[("alice", "pw", "/alice", "ro")]);
+    let server = Server::start(
+        root,
+        &["-A", "-U", users.to_str().unwrap(), "-o", "anon_root=/bob"],
+    );
+    let mut alice = server.connect();
+    alice.login("alice", "pw");
+    assert_eq!(
+        alice.cmd("PWD").text,
+        "257 \"/\" is the current directory.\r\n"
+    );
+    assert_eq!(alice.retr("a.txt"), b"alice's");
+    alice.epsv();
+    alice.ok("RETR ../bob/b.txt", 550);
+    alice.epsv();
+    alice.ok("RETR /top.txt", 550);
+    let mut names: Vec<String> = alice.list("NLST ..").lines().map(String::from).collect();
+    names.sort();
+    assert_eq!(names, ["a.txt"]);
+    let mut anon = server.anon();
+    assert_eq!(anon.retr("/b.txt"), b"bob's");
+}
+
+#[test]
+fn sighup_reloads_the_users_file_and_keeps_sessions() {
+    let etc = TempDir::new("hup");
+    let users = users_file(&etc, &[("old", "pw", "/", "ro")]);
+    let server = Server::start(TempDir::new("hup-root"), &["-U", users.to_str().unwrap()]);
+    let mut kept = server.connect();
+    kept.login("old", "pw");
+    let mut before = server.connect();
+    before.ok("USER new", 331);
+    before.ok("PASS pw2", 530);
+    users_file(&etc, &[("old", "pw", "/", "ro"), ("new", "pw2", "/", "ro")]);
+    server.signal("HUP");
+    assert!(server.wait_for_log("SIGHUP: reloaded 2 account(s)"));
+    server.connect().login("new", "pw2");
+    std::fs::write(&users, "broken line\n").unwrap();
+    server.signal("HUP");
+    assert!(server.wait_for_log("SIGHUP: keeping the old accounts"));
+    server.connect().login("new", "pw2");
+    kept.ok("NOOP", 200);
+}
+
+/// When the tests run as root: the process's identity after start-up.
+#[test]
+fn as_root_the_daemon_chroots_and_drops_privileges() {
+    if !is_root() {
+        eprintln!("SKIPPED: as_root_the_daemon_chroots_and_drops_privileges needs root");
+        return;
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let account = ["ftp", "nobody"]
+        .iter()
+        .find_map(|name| {
+            passwd
+                .lines()
+                .find(|l| l.starts_with(&format!("{name}:")))
+                .map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    (f[2].to_string(), f[3].to_string())
+                })
+        })
+        .expect("an ftp or nobody account");
+    let root = TempDir::new("asroot");
+    root.write("pub/f.txt", b"served");
+    std::os::unix::fs::symlink("/etc/passwd", root.path().join("pub/passwd")).unwrap();
+    let etc = TempDir::new("asroot-etc");
+    let users = users_file(&etc, &[("w", "pw", "/", "rw")]);
+    let server = Server::start(root, &["-A", "-w", "-U", users.to_str().unwrap()]);
+    let uid = server.status_field("Uid");
+    let gid = server.status_field("Gid");
+    assert_eq!(
+        uid.split_whitespace().collect::<Vec<_>>(),
+        vec![account.0.as_str(); 4],
+        "Uid: {uid}"
+    );
+    assert_eq!(
+        gid.split_whitespace().collect::<Vec<_>>(),
+        vec![account.1.as_str(); 4],
+        "Gid: {gid}"
+    );
+    assert_eq!(server.status_field("CapEff"), "0000000000000000");
+    let proc_root = std::fs::read_link(format!("/proc/{}/root", server.pid())).unwrap();
+    assert_eq!(proc_root, server.root.path());
+    let mut ftp = server.connect();
+    ftp.login("w", "pw");
+    ftp.stor("/pub/up.txt", b"uploaded");
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(server.root.path().join("pub/up.txt")).unwrap();
+    assert_eq!(
+        meta.uid().to_string(),
+        account.0,
+        "uploads belong to the run-as account"
+    );
+    ftp.epsv();
+    ftp.ok("RETR /pub/passwd", 550);
+    assert!(server.log().contains("chrooted into the served root"));
+}
+
+#[test]
+fn as_root_port_20_keeps_only_cap_net_bind_service() {
+    if !is_root() {
+        eprintln!("SKIPPED: as_root_port_20_keeps_only_cap_net_bind_service needs root");
+        return;
+    }
+    let root = TempDir::new("port20");
+    root.write("f.txt", b"from port 20");
+    let server = Server::start(root, &["-A", "-o", "connect_from_port_20=yes"]);
+    assert_eq!(server.status_field("CapEff"), "0000000000000400");
+    assert_eq!(server.status_field("CapPrm"), "0000000000000400");
+    let mut ftp = server.anon();
+    ftp.ok("TYPE I", 200);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    ftp.ok(&format!("PORT 127,0,0,1,{},{}", port >> 8, port & 255), 200);
+    ftp.ok("RETR f.txt", 150);
+    let (mut conn, from) = listener.accept().unwrap();
+    assert_eq!(from.port(), 20);
+    let mut got = Vec::new();
+    conn.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"from port 20");
+    assert_eq!(ftp.reply().code, 226);
+}
+
+#[test]
+fn port_20_is_refused_without_root() {
+    if is_root() {
+        // Drop to nobody for this one start-up, through setpriv if present.
+        if !have("setpriv") {
+            return;
+        }
+        let dir = TempDir::new("p20");
+        let out = run(
+            "setpriv",
+            &[
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                BIN,
+                "-c",
+                "/dev/null",
+                "-l",
+                "127.0.0.1:0",
+                "-r",
+                dir.path().to_str().unwrap(),
+                "-o",
+                "connect_from_port_20=yes",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr)
+            .contains("connect_from_port_20 needs minftpd to be started as root"));
+        return;
+    }
+    let dir = TempDir::new("p20");
+    let (code, err) = start_error(&[
+        "-c",
+        "/dev/null",
+        "-l",
+        "127.0.0.1:0",
+        "-r",
+        dir.path().to_str().unwrap(),
+        "-o",
+        "connect_from_port_20=yes",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("connect_from_port_20 needs minftpd to be started as root"),
+        "{err}"
+    );
+}
