@@ -7,3 +7,4 @@ mod accounts;
 mod clients;
 mod protocol;
 mod security;
+mod startup;

@@ -1,0 +1,263 @@
+//! The ways to start: inetd handover on standard input, systemd socket
+//! activation (Accept=no and Accept=yes), and a real openbsd-inetd.
+
+use crate::common::*;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::OwnedFd;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kills a started helper process (and what it started) when dropped.
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something accepts connections on `port`.
+fn wait_listening(port: u16) {
+    let deadline = Instant::now() + TIMEOUT;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn served_dir() -> TempDir {
+    let root = TempDir::new("startup");
+    root.write("hello.txt", b"hello from minftpd");
+    root
+}
+
+fn curl_file(port: u16) -> Vec<u8> {
+    let out = run(
+        "curl",
+        &[
+            "-s",
+            "-S",
+            "--max-time",
+            "30",
+            &format!("ftp://127.0.0.1:{port}/hello.txt"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+fn inetd_mode_serves_one_session_on_standard_input() {
+    let root = served_dir();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = std::thread::spawn(move || {
+        let mut ftp = Ftp::connect(addr);
+        let greeting = ftp.greeting.clone();
+        ftp.login("anonymous", "x");
+        let bytes = ftp.retr("hello.txt");
+        let listing = ftp.list("LIST");
+        let quit = ftp.cmd("QUIT");
+        (greeting, bytes, listing, quit)
+    });
+    let (conn, _) = listener.accept().unwrap();
+    let fd = |s: &TcpStream| Stdio::from(OwnedFd::from(s.try_clone().unwrap()));
+    let mut child = Kill(
+        Command::new(BIN)
+            .args(["--inetd", "-c", "/dev/null", "-A", "-v", "-r"])
+            .arg(root.path())
+            .stdin(fd(&conn))
+            .stdout(fd(&conn))
+            .stderr(fd(&conn))
+            .env_remove("RUST_LOG")
+            .spawn()
+            .unwrap(),
+    );
+    drop(conn);
+    let (greeting, bytes, listing, quit) = client.join().unwrap();
+    assert_eq!(
+        greeting.text, "220 minftpd ready.\r\n",
+        "no log line before the greeting"
+    );
+    assert_eq!(bytes, b"hello from minftpd");
+    assert!(listing.contains(" hello.txt\r\n"));
+    assert_eq!(
+        quit.text, "221 Goodbye.\r\n",
+        "no log line on the control connection"
+    );
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "minftpd --inetd did not exit after QUIT"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn inetd_mode_refuses_a_terminal_or_file_on_standard_input() {
+    let root = served_dir();
+    let out = Command::new(BIN)
+        .args(["--inetd", "-c", "/dev/null", "-A", "-r"])
+        .arg(root.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a socket on standard input"));
+}
+
+fn socket_activate(port: u16, extra: &[&str], minftpd_args: &[&str], root: &TempDir) -> Kill {
+    let listen = format!("127.0.0.1:{port}");
+    let mut args = vec!["-l", listen.as_str()];
+    args.extend_from_slice(extra);
+    args.push(BIN);
+    args.extend_from_slice(&["-c", "/dev/null", "-A", "-r", root.path().to_str().unwrap()]);
+    args.extend_from_slice(minftpd_args);
+    let child = Command::new("systemd-socket-activate")
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = Kill(child);
+    wait_listening(port);
+    guard
+}
+
+#[test]
+fn systemd_accept_no_hands_over_the_listener() {
+    if !have("systemd-socket-activate") || !have("curl") {
+        return;
+    }
+    let root = served_dir();
+    let port = free_port();
+    let _activator = socket_activate(port, &[], &[], &root);
+    // The first connection starts minftpd with the listening socket; it keeps
+    // serving further connections itself.
+    for _ in 0..3 {
+        assert_eq!(curl_file(port), b"hello from minftpd");
+    }
+}
+
+#[test]
+fn systemd_accept_yes_serves_each_connection() {
+    if !have("systemd-socket-activate") || !have("curl") {
+        return;
+    }
+    let root = served_dir();
+    // Accept=yes: the connection arrives as fd 3 with LISTEN_FDS=1.
+    let port = free_port();
+    let _activator = socket_activate(port, &["-a"], &[], &root);
+    assert_eq!(curl_file(port), b"hello from minftpd");
+    assert_eq!(curl_file(port), b"hello from minftpd");
+    // inetd style: the connection on standard input and output.
+    let port = free_port();
+    let _inetd = socket_activate(port, &["-a", "--inetd"], &["--inetd"], &root);
+    assert_eq!(curl_file(port), b"hello from minftpd");
+}
+
+#[test]
+fn openbsd_inetd_launches_minftpd_per_connection() {
+    if !have("curl") {
+        return;
+    }
+    if !std::path::Path::new("/usr/sbin/inetd").exists() {
+        assert!(
+            std::env::var("MINFTPD_REQUIRE_CLIENTS").as_deref() != Ok("1"),
+            "openbsd-inetd is required"
+        );
+        eprintln!("SKIPPED: openbsd-inetd is not installed");
+        return;
+    }
+    let root = served_dir();
+    let etc = TempDir::new("inetd-conf");
+    let port = free_port();
+    let line = format!(
+        "127.0.0.1:{port} stream tcp nowait root {BIN} minftpd --inetd -c /dev/null -A -r {}\n",
+        root.path().display()
+    );
+    let conf = etc.write("inetd.conf", line.as_bytes());
+    let inetd = Kill(
+        Command::new("/usr/sbin/inetd")
+            .arg("-d")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(port);
+    assert_eq!(curl_file(port), b"hello from minftpd");
+    assert_eq!(curl_file(port), b"hello from minftpd");
+    drop(inetd);
+}
+
+#[test]
+fn listens_on_ipv6_loopback_too() {
+    if TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("SKIPPED: no IPv6 loopback here");
+        return;
+    }
+    let root = served_dir();
+    let mut command = Command::new(BIN);
+    command
+        .args([
+            "-c",
+            "/dev/null",
+            "-A",
+            "-l",
+            "[::1]:0",
+            "-l",
+            "127.0.0.1:0",
+            "-r",
+        ])
+        .arg(root.path())
+        .stderr(Stdio::piped());
+    let mut child = Kill(command.spawn().unwrap());
+    let mut stderr = child.0.stderr.take().unwrap();
+    let mut seen = String::new();
+    let deadline = Instant::now() + TIMEOUT;
+    while seen.matches("listening on").count() < 2 {
+        let mut buf = [0u8; 512];
+        let n = stderr.read(&mut buf).unwrap();
+        assert!(n > 0 && Instant::now() < deadline, "{seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let v6: SocketAddr = seen
+        .split("listening on ")
+        .find(|s| s.starts_with('['))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut ftp = Ftp::connect(v6);
+    ftp.login("anonymous", "x");
+    // EPSV works on IPv6; PASV cannot describe an IPv6 address.
+    assert_eq!(ftp.retr("hello.txt"), b"hello from minftpd");
+    ftp.ok("PASV", 425);
+    ftp.ok("EPSV 1", 522);
+}
