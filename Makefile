@@ -4,7 +4,7 @@ CARGO  ?= cargo
 DIR    ?= $(CURDIR)
 LISTEN ?= 127.0.0.1:2121
 
-.PHONY: all build run test check clean help
+.PHONY: all build run test soak check clean help
 
 all: build ## Build the release binary (target/release/minftpd)
 
@@ -16,6 +16,9 @@ run: build ## Serve DIR (default: this directory) read-only to anonymous users o
 
 test: ## Run the whole test suite: unit tests, then the integration tests with real clients
 	$(CARGO) test --all-targets -- --test-threads=4
+
+soak: ## A minute of 200 concurrent sessions with random cuts (MINFTPD_SOAK_SECS to change)
+	$(CARGO) test --release --test tests soak -- --ignored --nocapture
 
 check: ## cargo fmt --check and cargo clippy with warnings as errors
 	$(CARGO) fmt --check

@@ -7,4 +7,5 @@ mod accounts;
 mod clients;
 mod protocol;
 mod security;
+mod soak;
 mod startup;

@@ -1,0 +1,381 @@
+//! Load and soak: 200 concurrent sessions for a minute (MINFTPD_SOAK_SECS)
+//! mixing logins, listings, downloads and uploads with checksums, while a
+//! second thread cuts client connections at random. Run with `make soak`.
+
+use crate::common::*;
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SESSIONS: usize = 200;
+const FILES: usize = 8;
+
+fn checksum(bytes: &[u8]) -> u64 {
+    // FNV-1a: enough to tell a truncated or mangled file from the right one.
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+fn file_bytes(n: usize) -> Vec<u8> {
+    let mut data = pattern(16 * 1024 + n * 40_000);
+    data[0] = n as u8;
+    data
+}
+
+#[derive(Default)]
+struct Figures {
+    sessions: AtomicU64,
+    acknowledged: AtomicU64,
+    bytes: AtomicU64,
+    cut: AtomicU64,
+    bad: Mutex<Vec<String>>,
+}
+
+/// A tiny xorshift generator, so the test needs no crate.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Connections the killer may cut, by session number.
+type Victims = Arc<Mutex<HashMap<usize, TcpStream>>>;
+
+/// One FTP exchange that may fail at any point (the killer cuts sockets):
+/// errors are expected, wrong data after a 226 is not.
+struct Client {
+    ctl: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    fn open(addr: SocketAddr) -> std::io::Result<Client> {
+        let ctl = TcpStream::connect_timeout(&addr, TIMEOUT)?;
+        ctl.set_read_timeout(Some(TIMEOUT))?;
+        ctl.set_write_timeout(Some(TIMEOUT))?;
+        let mut client = Client {
+            ctl,
+            buf: Vec::new(),
+        };
+        client.expect(220)?;
+        Ok(client)
+    }
+
+    fn reply(&mut self) -> std::io::Result<u16> {
+        loop {
+            if let Some(end) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line: Vec<u8> = self.buf.drain(..end + 2).collect();
+                if line.len() >= 4 && line[3] == b' ' {
+                    let code = std::str::from_utf8(&line[..3])
+                        .ok()
+                        .and_then(|c| c.parse().ok());
+                    return code.ok_or_else(|| std::io::Error::other("bad reply"));
+                }
+                continue;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.ctl.read(&mut chunk)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn expect(&mut self, code: u16) -> std::io::Result<()> {
+        let got = self.reply()?;
+        if got == code {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!("expected {code}, got {got}")))
+        }
+    }
+
+    fn cmd(&mut self, line: &str, code: u16) -> std::io::Result<()> {
+        self.ctl.write_all(format!("{line}\r\n").as_bytes())?;
+        self.expect(code)
+    }
+
+    fn data(&mut self) -> std::io::Result<TcpStream> {
+        self.ctl.write_all(b"EPSV\r\n")?;
+        let mut text = Vec::new();
+        loop {
+            if let Some(end) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                text = self.buf.drain(..end + 2).collect();
+                break;
+            }
+            let mut chunk = [0u8; 512];
+            let n = self.ctl.read(&mut chunk)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        let text = String::from_utf8_lossy(&text);
+        let port: u16 = text
+            .split('|')
+            .nth(3)
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| std::io::Error::other(text.to_string()))?;
+        let addr = SocketAddr::new(self.ctl.peer_addr()?.ip(), port);
+        let data = TcpStream::connect_timeout(&addr, TIMEOUT)?;
+        data.set_read_timeout(Some(TIMEOUT))?;
+        data.set_write_timeout(Some(TIMEOUT))?;
+        Ok(data)
+    }
+}
+
+fn one_session(
+    addr: SocketAddr,
+    id: usize,
+    round: u64,
+    rng: &mut Rng,
+    victims: &Victims,
+    figures: &Figures,
+    uploads: &Mutex<Vec<(String, u64, usize)>>,
+) -> std::io::Result<()> {
+    let mut client = Client::open(addr)?;
+    victims.lock().unwrap().insert(id, client.ctl.try_clone()?);
+    let named = rng.below(2) == 0;
+    if named {
+        client.cmd("USER rw", 331)?;
+        client.cmd("PASS pw", 230)?;
+    } else {
+        client.cmd("USER anonymous", 331)?;
+        client.cmd("PASS soak@", 230)?;
+    }
+    figures.sessions.fetch_add(1, Ordering::Relaxed);
+    client.cmd("TYPE I", 200)?;
+    for op in 0..1 + rng.below(4) {
+        match rng.below(if named { 3 } else { 2 }) {
+            0 => {
+                let mut data = client.data()?;
+                client.cmd("LIST /files", 150)?;
+                let mut listing = Vec::new();
+                data.read_to_end(&mut listing)?;
+                client.expect(226)?;
+                let lines = listing
+                    .split(|&b| b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .count();
+                if lines != FILES {
+                    figures
+                        .bad
+                        .lock()
+                        .unwrap()
+                        .push(format!("a 226 listing had {lines} lines"));
+                }
+            }
+            1 => {
+                let n = rng.below(FILES);
+                let mut data = client.data()?;
+                client.cmd(&format!("RETR /files/f{n}"), 150)?;
+                let mut got = Vec::new();
+                data.read_to_end(&mut got)?;
+                client.expect(226)?;
+                figures.acknowledged.fetch_add(1, Ordering::Relaxed);
+                figures.bytes.fetch_add(got.len() as u64, Ordering::Relaxed);
+                if checksum(&got) != checksum(&file_bytes(n)) {
+                    figures
+                        .bad
+                        .lock()
+                        .unwrap()
+                        .push(format!("RETR f{n}: {} bytes after 226", got.len()));
+                }
+            }
+            _ => {
+                let name = format!("up/s{id}-{round}-{op}");
+                let len = 1000 + rng.below(300_000);
+                let body = pattern(len);
+                let mut data = client.data()?;
+                client.cmd(&format!("STOR {name}"), 150)?;
+                data.write_all(&body)?;
+                drop(data);
+                client.expect(226)?;
+                figures.acknowledged.fetch_add(1, Ordering::Relaxed);
+                figures.bytes.fetch_add(len as u64, Ordering::Relaxed);
+                uploads.lock().unwrap().push((name, checksum(&body), len));
+            }
+        }
+    }
+    client.cmd("QUIT", 221)?;
+    victims.lock().unwrap().remove(&id);
+    Ok(())
+}
+
+fn rss_kib(server: &Server) -> u64 {
+    server
+        .status_field("VmRSS")
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+#[test]
+#[ignore = "a minute of load: run with `make soak`"]
+fn soak_200_sessions_with_random_cuts() {
+    let secs: u64 = std::env::var("MINFTPD_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let root = TempDir::new("soak");
+    for n in 0..FILES {
+        root.write(&format!("files/f{n}"), &file_bytes(n));
+    }
+    root.mkdir("up");
+    let etc = TempDir::new("soak-etc");
+    let users = users_file(&etc, &[("rw", "pw", "/", "rw")]);
+    let server = Server::start(
+        root,
+        &[
+            "-A",
+            "-w",
+            "-U",
+            users.to_str().unwrap(),
+            "--max-clients",
+            "220",
+            "--max-per-ip",
+            "220",
+            "-o",
+            "idle_timeout=30",
+            "-o",
+            "data_timeout=20",
+        ],
+    );
+    let pid = server.pid();
+    // One session first, so that the pool is up before the idle figures.
+    server.connect().login("anonymous", "x");
+    let idle_threads = server.threads();
+    let idle_rss = rss_kib(&server);
+    let figures = Arc::new(Figures::default());
+    let victims: Victims = Arc::new(Mutex::new(HashMap::new()));
+    let uploads = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let addr = server.addr;
+    let mut workers = Vec::new();
+    for id in 0..SESSIONS {
+        let (figures, victims, uploads) = (
+            Arc::clone(&figures),
+            Arc::clone(&victims),
+            Arc::clone(&uploads),
+        );
+        workers.push(std::thread::spawn(move || {
+            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (id as u64 + 1) * 0x1234_5678_9abc);
+            let mut round = 0u64;
+            while Instant::now() < deadline {
+                round += 1;
+                let _ = one_session(addr, id, round, &mut rng, &victims, &figures, &uploads);
+                victims.lock().unwrap().remove(&id);
+            }
+        }));
+    }
+    let killer = {
+        let (victims, figures, stop) = (
+            Arc::clone(&victims),
+            Arc::clone(&figures),
+            Arc::clone(&stop),
+        );
+        std::thread::spawn(move || {
+            let mut rng = Rng(42);
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(20));
+                let map = victims.lock().unwrap();
+                if map.is_empty() {
+                    continue;
+                }
+                let pick = rng.below(map.len());
+                if let Some(stream) = map.values().nth(pick) {
+                    let _ = stream.shutdown(Shutdown::Both);
+                    figures.cut.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let mut peak_rss = 0;
+    let mut peak_threads = 0;
+    while Instant::now() < deadline {
+        peak_rss = peak_rss.max(rss_kib(&server));
+        peak_threads = peak_threads.max(server.threads());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    killer.join().unwrap();
+
+    // Let cut sessions notice and end, bounded.
+    let settle = Instant::now() + TIMEOUT;
+    while Instant::now() < settle && !server.root.names("up").iter().all(|n| !n.starts_with('.')) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let bad = figures.bad.lock().unwrap().clone();
+    assert!(
+        bad.is_empty(),
+        "acknowledged transfers with wrong data: {bad:?}"
+    );
+    for (name, sum, len) in uploads.lock().unwrap().iter() {
+        let on_disk = server.root.read(name);
+        assert_eq!(
+            (on_disk.len(), checksum(&on_disk)),
+            (*len, *sum),
+            "{name} differs from what was acknowledged"
+        );
+    }
+    let leftovers: Vec<String> = server
+        .root
+        .names("up")
+        .into_iter()
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    assert_eq!(server.pid(), pid);
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the server died"
+    );
+    let after_threads = server.threads();
+    let after_rss = rss_kib(&server);
+    println!(
+        "soak: {} s, sessions served {}, transfers acknowledged {}, bytes moved {}, connections cut {}, threads idle/peak/after {}/{}/{}, RSS KiB idle/peak/after {}/{}/{}",
+        secs,
+        figures.sessions.load(Ordering::Relaxed),
+        figures.acknowledged.load(Ordering::Relaxed),
+        figures.bytes.load(Ordering::Relaxed),
+        figures.cut.load(Ordering::Relaxed),
+        idle_threads,
+        peak_threads,
+        after_threads,
+        idle_rss,
+        peak_rss,
+        after_rss
+    );
+    assert!(
+        figures.sessions.load(Ordering::Relaxed) > SESSIONS as u64,
+        "the load did not run"
+    );
+    assert_eq!(
+        after_threads, idle_threads,
+        "the fixed pool keeps its thread count"
+    );
+    // Freed buffers may stay with the allocator; memory must not keep growing.
+    assert!(
+        after_rss <= idle_rss.max(1024) * 4 + 16 * 1024,
+        "RSS {after_rss} KiB did not come back toward {idle_rss} KiB"
+    );
+    server.connect().login("anonymous", "x");
+}
