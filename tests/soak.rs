@@ -73,17 +73,11 @@ impl Client {
         Ok(client)
     }
 
-    fn reply(&mut self) -> std::io::Result<u16> {
+    /// The next CRLF-terminated line from the control connection.
+    fn line(&mut self) -> std::io::Result<Vec<u8>> {
         loop {
             if let Some(end) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                let line: Vec<u8> = self.buf.drain(..end + 2).collect();
-                if line.len() >= 4 && line[3] == b' ' {
-                    let code = std::str::from_utf8(&line[..3])
-                        .ok()
-                        .and_then(|c| c.parse().ok());
-                    return code.ok_or_else(|| std::io::Error::other("bad reply"));
-                }
-                continue;
+                return Ok(self.buf.drain(..end + 2).collect());
             }
             let mut chunk = [0u8; 4096];
             let n = self.ctl.read(&mut chunk)?;
@@ -91,6 +85,19 @@ impl Client {
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
             self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// The code of the next reply (skipping the inner lines of multi-line ones).
+    fn reply(&mut self) -> std::io::Result<u16> {
+        loop {
+            let line = self.line()?;
+            if line.len() >= 4 && line[3] == b' ' {
+                let code = std::str::from_utf8(&line[..3])
+                    .ok()
+                    .and_then(|c| c.parse().ok());
+                return code.ok_or_else(|| std::io::Error::other("bad reply"));
+            }
         }
     }
 
@@ -110,19 +117,7 @@ impl Client {
 
     fn data(&mut self) -> std::io::Result<TcpStream> {
         self.ctl.write_all(b"EPSV\r\n")?;
-        let mut text = Vec::new();
-        loop {
-            if let Some(end) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                text = self.buf.drain(..end + 2).collect();
-                break;
-            }
-            let mut chunk = [0u8; 512];
-            let n = self.ctl.read(&mut chunk)?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
+        let text = self.line()?;
         let text = String::from_utf8_lossy(&text);
         let port: u16 = text
             .split('|')
@@ -274,7 +269,7 @@ fn soak_200_sessions_with_random_cuts() {
             Arc::clone(&uploads),
         );
         workers.push(std::thread::spawn(move || {
-            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (id as u64 + 1) * 0x1234_5678_9abc);
+            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((id as u64 + 1) * 0x1234_5678_9abc));
             let mut round = 0u64;
             while Instant::now() < deadline {
                 round += 1;
