@@ -1,14 +1,28 @@
-# minftpd — build, run, test. `make help` lists the targets.
+# minftpd: build, run, test, install. `make help` lists the targets.
 
-CARGO  ?= cargo
-DIR    ?= $(CURDIR)
-LISTEN ?= 127.0.0.1:2121
+CARGO   ?= cargo
+DIR     ?= $(CURDIR)
+LISTEN  ?= 127.0.0.1:2121
+PREFIX  ?= /usr/local
+DESTDIR ?=
+TARGET  ?= x86_64-unknown-linux-musl
 
-.PHONY: all build run test soak check clean help
+SBINDIR  = $(PREFIX)/sbin
+MANDIR   = $(PREFIX)/share/man
+UNITDIR  = $(PREFIX)/lib/systemd/system
+BIN      = target/release/minftpd
+UNITS    = minftpd.socket minftpd.service minftpd-inetd.socket minftpd-inetd@.service
+
+.PHONY: all build run test soak bench check man-lint static install uninstall clean help
 
 all: build ## Build the release binary (target/release/minftpd)
 
 build:
+	$(CARGO) build --release
+
+# Install uses the binary that exists; it builds only when there is none,
+# so `sudo make install` after `make` never compiles as root.
+$(BIN):
 	$(CARGO) build --release
 
 run: build ## Serve DIR (default: this directory) read-only to anonymous users on 127.0.0.1:2121
@@ -20,9 +34,52 @@ test: ## Run the whole test suite: unit tests, then the integration tests with r
 soak: ## A minute of 200 concurrent sessions with random cuts (MINFTPD_SOAK_SECS to change)
 	$(CARGO) test --release --test tests soak -- --ignored --nocapture
 
+bench: ## Benchmark minftpd against vsftpd (when installed) and print a table
+	$(CARGO) bench --bench ftpbench
+
 check: ## cargo fmt --check and cargo clippy with warnings as errors
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+man-lint: ## mandoc -T lint on both manual pages
+	mandoc -T lint -W warning man/minftpd.8 man/minftpd.conf.5
+
+static: ## Fully static stripped binary for TARGET (default x86_64 musl; glibc static fallback)
+	@set -e; \
+	if rustup target list --installed 2>/dev/null | grep -qx '$(TARGET)' || rustup target add '$(TARGET)'; then \
+	  case '$(TARGET)' in x86_64-*) linker=;; *) linker='-C linker=rust-lld';; esac; \
+	  RUSTFLAGS="-C target-feature=+crt-static $$linker" $(CARGO) build --release --target '$(TARGET)'; \
+	  out=$${CARGO_TARGET_DIR:-target}/$(TARGET)/release/minftpd; kind="musl ($(TARGET))"; \
+	else \
+	  echo "static: target $(TARGET) unavailable; building a static glibc binary instead"; \
+	  RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target x86_64-unknown-linux-gnu; \
+	  out=$${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release/minftpd; kind="glibc static"; \
+	fi; \
+	echo "static: built $$kind: $$out, $$(stat -c %s $$out) bytes"
+
+install: $(BIN) ## Install to $(DESTDIR)$(PREFIX): sbin, man5/man8, systemd units, /etc/minftpd.conf if none
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR)
+	install -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/minftpd
+	install -m 644 man/minftpd.8 $(DESTDIR)$(MANDIR)/man8/minftpd.8
+	install -m 644 man/minftpd.conf.5 $(DESTDIR)$(MANDIR)/man5/minftpd.conf.5
+	for unit in $(UNITS); do \
+	  sed 's|/usr/local/sbin|$(SBINDIR)|' contrib/$$unit > $(DESTDIR)$(UNITDIR)/$$unit; \
+	  chmod 644 $(DESTDIR)$(UNITDIR)/$$unit; \
+	done
+	@if [ -e $(DESTDIR)/etc/minftpd.conf ]; then \
+	  echo "install: keeping the existing $(DESTDIR)/etc/minftpd.conf"; \
+	else \
+	  install -d $(DESTDIR)/etc && install -m 644 contrib/minftpd.conf $(DESTDIR)/etc/minftpd.conf; \
+	fi
+
+uninstall: ## Remove what install put there (the config only if unchanged)
+	rm -f $(DESTDIR)$(SBINDIR)/minftpd $(DESTDIR)$(MANDIR)/man8/minftpd.8 $(DESTDIR)$(MANDIR)/man5/minftpd.conf.5
+	for unit in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$unit; done
+	@if cmp -s contrib/minftpd.conf $(DESTDIR)/etc/minftpd.conf; then \
+	  rm -f $(DESTDIR)/etc/minftpd.conf; \
+	elif [ -e $(DESTDIR)/etc/minftpd.conf ]; then \
+	  echo "uninstall: keeping the changed $(DESTDIR)/etc/minftpd.conf"; \
+	fi
 
 clean: ## Remove build output
 	$(CARGO) clean

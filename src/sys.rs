@@ -224,7 +224,7 @@ pub fn fchmod(fd: BorrowedFd, mode: u32) -> io::Result<()> {
 /// Sets access and modification time of an open file to `mtime` (seconds since the epoch).
 pub fn set_mtime(fd: BorrowedFd, mtime: i64) -> io::Result<()> {
     let t = libc::timespec {
-        tv_sec: mtime as libc::time_t,
+        tv_sec: mtime as _,
         tv_nsec: 0,
     };
     let times = [t, t];

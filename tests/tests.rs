@@ -5,6 +5,7 @@ mod common;
 
 mod accounts;
 mod clients;
+mod deploy;
 mod protocol;
 mod security;
 mod soak;

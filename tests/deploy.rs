@@ -1,0 +1,302 @@
+//! What a packager and an administrator rely on: the manual pages and README
+//! agree with the code, `make install`/`uninstall`, and the static binary.
+
+use crate::common::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn project(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(project(rel)).unwrap()
+}
+
+/// Every key and value `--check-config` prints.
+fn effective_config() -> BTreeMap<String, String> {
+    let root = TempDir::new("docs");
+    let out = run(
+        BIN,
+        &[
+            "-c",
+            "/dev/null",
+            "--check-config",
+            "-r",
+            root.path().to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains(" = ") || l.ends_with(" ="))
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap();
+            (k.trim().to_string(), v.trim().to_string())
+        })
+        .collect()
+}
+
+/// `.It Cm key ...` entries of minftpd.conf(5) and the `Default:` each states.
+fn documented_defaults() -> BTreeMap<String, String> {
+    let page = read("man/minftpd.conf.5");
+    let mut out = BTreeMap::new();
+    let mut key = None;
+    for line in page.lines() {
+        if let Some(rest) = line.strip_prefix(".It Cm ") {
+            key = rest.split_whitespace().next().map(String::from);
+        } else if let Some(value) = line.strip_prefix("Default: ") {
+            if let Some(k) = key.take() {
+                let value = if value == "(empty)" { "" } else { value };
+                out.insert(k, value.to_string());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_key_and_default_is_in_the_manual() {
+    let code = effective_config();
+    let documented = documented_defaults();
+    assert!(code.len() >= 25, "{code:?}");
+    for (key, value) in &code {
+        let Some(doc) = documented.get(key) else {
+            panic!("minftpd.conf.5 does not document {key}")
+        };
+        if key != "root" {
+            assert_eq!(
+                doc, value,
+                "minftpd.conf.5 states another default for {key}"
+            );
+        }
+    }
+    for key in documented.keys() {
+        assert!(
+            code.contains_key(key),
+            "minftpd.conf.5 documents {key}, which the code does not know"
+        );
+    }
+    let readme = read("README.md");
+    for key in code.keys() {
+        assert!(
+            readme.contains(&format!("`{key}`")),
+            "README.md lacks the key {key}"
+        );
+    }
+    let example = read("contrib/minftpd.conf");
+    for key in code.keys() {
+        assert!(
+            example.contains(&format!("#{key} = ")),
+            "contrib/minftpd.conf lacks {key}"
+        );
+    }
+}
+
+#[test]
+fn every_option_is_in_the_manual_and_readme() {
+    let help = String::from_utf8(run(BIN, &["--help"]).stdout).unwrap();
+    let mut options: Vec<String> = help
+        .split_whitespace()
+        .filter(|w| w.starts_with("--"))
+        .map(|w| {
+            w.chars()
+                .take_while(|c| *c == '-' || c.is_ascii_alphanumeric())
+                .collect()
+        })
+        .collect();
+    options.sort();
+    options.dedup();
+    assert!(options.len() >= 18, "{help}");
+    let page = read("man/minftpd.8");
+    let readme = read("README.md");
+    for option in options {
+        let name = &option[2..];
+        assert!(
+            page.contains(&format!("Fl -{name}")),
+            "minftpd.8 lacks {option}"
+        );
+        assert!(readme.contains(option.as_str()), "README.md lacks {option}");
+    }
+}
+
+#[test]
+fn manual_pages_lint_clean() {
+    if !have("mandoc") {
+        return;
+    }
+    let out = run(
+        "mandoc",
+        &[
+            "-T",
+            "lint",
+            "-W",
+            "warning",
+            "man/minftpd.8",
+            "man/minftpd.conf.5",
+        ],
+    );
+    let report =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{report}");
+}
+
+fn make(args: &[&str]) -> std::process::Output {
+    let out = run_in("make", args, Some(&project("")));
+    assert!(
+        out.status.success(),
+        "make {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn make_install_and_uninstall() {
+    if !have("make") {
+        return;
+    }
+    let dest = TempDir::new("destdir");
+    let destdir = format!("DESTDIR={}", dest.path().display());
+    // The binary this test run built: install must not build again.
+    let bin = format!("BIN={BIN}");
+    make(&["-s", "install", &destdir, "PREFIX=/usr", &bin]);
+    assert_eq!(
+        files_under(dest.path()),
+        [
+            "etc/minftpd.conf",
+            "usr/lib/systemd/system/minftpd-inetd.socket",
+            "usr/lib/systemd/system/minftpd-inetd@.service",
+            "usr/lib/systemd/system/minftpd.service",
+            "usr/lib/systemd/system/minftpd.socket",
+            "usr/sbin/minftpd",
+            "usr/share/man/man5/minftpd.conf.5",
+            "usr/share/man/man8/minftpd.8",
+        ]
+    );
+    let unit = std::fs::read_to_string(dest.path().join("usr/lib/systemd/system/minftpd.service"))
+        .unwrap();
+    assert!(unit.contains("ExecStart=/usr/sbin/minftpd "), "{unit}");
+    // An administrator's own config survives both a second install and uninstall.
+    std::fs::write(
+        dest.path().join("etc/minftpd.conf"),
+        "anonymous_enable = yes\n",
+    )
+    .unwrap();
+    make(&["-s", "install", &destdir, "PREFIX=/usr", &bin]);
+    make(&["-s", "uninstall", &destdir, "PREFIX=/usr"]);
+    assert_eq!(files_under(dest.path()), ["etc/minftpd.conf"]);
+    assert_eq!(
+        std::fs::read_to_string(dest.path().join("etc/minftpd.conf")).unwrap(),
+        "anonymous_enable = yes\n"
+    );
+    std::fs::remove_file(dest.path().join("etc/minftpd.conf")).unwrap();
+    make(&["-s", "install", &destdir, "PREFIX=/usr", &bin]);
+    make(&["-s", "uninstall", &destdir, "PREFIX=/usr"]);
+    assert!(
+        files_under(dest.path()).is_empty(),
+        "{:?}",
+        files_under(dest.path())
+    );
+}
+
+#[test]
+fn make_static_builds_a_static_binary_that_serves() {
+    if !have("make") || !have("file") || !have("curl") {
+        return;
+    }
+    // A target directory of its own: the outer `cargo test` owns the default one.
+    let target_dir = project("target/static-test");
+    let out = std::process::Command::new("make")
+        .args(["-s", "static"])
+        .current_dir(project(""))
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "make static: {said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = said
+        .lines()
+        .find(|l| l.starts_with("static: built"))
+        .expect("make static says what it built");
+    println!("{line}");
+    let path = line
+        .split(": ")
+        .nth(2)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    let kind = String::from_utf8(run("file", &[&path]).stdout).unwrap();
+    assert!(
+        kind.contains("statically linked") || kind.contains("static-pie linked"),
+        "{kind}"
+    );
+    let size = std::fs::metadata(&path).unwrap().len();
+    println!("static binary: {size} bytes");
+    assert!(
+        size <= 1 << 20,
+        "the static binary is {size} bytes, over 1 MiB"
+    );
+    // Smoke test: serve one download with the static binary.
+    let root = TempDir::new("static");
+    root.write("s.txt", b"static smoke");
+    let mut child = std::process::Command::new(&path)
+        .args([
+            "-c",
+            "/dev/null",
+            "-A",
+            "-l",
+            "127.0.0.1:0",
+            "-r",
+            root.path().to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut addr = None;
+    for _ in 0..20 {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            addr = Some(rest.trim().to_string());
+            break;
+        }
+    }
+    let got = addr.map(|addr| {
+        run(
+            "curl",
+            &["-s", "--max-time", "20", &format!("ftp://{addr}/s.txt")],
+        )
+        .stdout
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(got.as_deref(), Some(&b"static smoke"[..]));
+}
