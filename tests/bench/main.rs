@@ -1,0 +1,874 @@
+//! `make bench`: minftpd against vsftpd, side by side in one run.
+//!
+//! A load generator written with std only, so that the client is never the
+//! bottleneck. Each workload prints one line of figures per server and round;
+//! the rounds alternate the servers (A B A B) and the table at the end holds
+//! medians and the ratio minftpd/vsftpd, oriented so that above 1 means
+//! minftpd is better. vsftpd takes part when /usr/sbin/vsftpd exists; the bench
+//! writes its own config and starts it in the foreground on a loopback port.
+//!
+//! Options: `--rounds N` (default 3), `--only a,b`, `--quick` (small sizes).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+const IDLE_SESSIONS: usize = 200;
+
+extern "C" {
+    // The ceiling measurement needs sendfile(2); std does not wrap it.
+    fn sendfile(out_fd: i32, in_fd: i32, offset: *mut i64, count: usize) -> isize;
+}
+
+struct Sizes {
+    big: u64,
+    big_reps: usize,
+    mid: u64,
+    small_files: usize,
+    list_entries: usize,
+    window: Duration,
+}
+
+struct Options {
+    rounds: usize,
+    only: Option<Vec<String>>,
+    sizes: Sizes,
+}
+
+fn options() -> Options {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let mut rounds = 3;
+    let mut only = None;
+    let mut quick = false;
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--rounds" => {
+                i += 1;
+                rounds = args[i].parse().expect("--rounds N");
+            }
+            "--only" => {
+                i += 1;
+                only = Some(args[i].split(',').map(String::from).collect());
+            }
+            "--quick" => quick = true,
+            other => panic!("unknown argument {other}; use --rounds N, --only a,b, --quick"),
+        }
+        i += 1;
+    }
+    let sizes = if quick {
+        Sizes {
+            big: 64 << 20,
+            big_reps: 2,
+            mid: 8 << 20,
+            small_files: 200,
+            list_entries: 1000,
+            window: Duration::from_secs(1),
+        }
+    } else {
+        Sizes {
+            big: 1 << 30,
+            big_reps: 3,
+            mid: 64 << 20,
+            small_files: 2000,
+            list_entries: 10_000,
+            window: Duration::from_secs(3),
+        }
+    };
+    Options {
+        rounds,
+        only,
+        sizes,
+    }
+}
+
+// ------------------------------------------------------------------ test data
+
+struct Data {
+    dir: PathBuf,
+}
+
+impl Data {
+    fn create(sizes: &Sizes) -> Data {
+        let dir = std::env::temp_dir().join(format!("minftpd-bench-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("small")).unwrap();
+        std::fs::create_dir_all(dir.join("list")).unwrap();
+        std::fs::create_dir_all(dir.join("upload")).unwrap();
+        write_sized(&dir.join("big.bin"), sizes.big);
+        write_sized(&dir.join("mid.bin"), sizes.mid);
+        let chunk = vec![b's'; 4096];
+        for n in 0..sizes.small_files {
+            std::fs::write(dir.join(format!("small/f{n}")), &chunk).unwrap();
+        }
+        for n in 0..sizes.list_entries {
+            std::fs::write(dir.join(format!("list/entry-{n:05}.txt")), b"x").unwrap();
+        }
+        // vsftpd refuses an anonymous root that its unprivileged user can write;
+        // uploads go to a subdirectory that account owns.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        if let Some((uid, gid)) = account("ftp") {
+            std::os::unix::fs::chown(dir.join("upload"), Some(uid), Some(gid)).unwrap();
+        }
+        std::fs::set_permissions(dir.join("upload"), std::fs::Permissions::from_mode(0o777))
+            .unwrap();
+        Data { dir }
+    }
+}
+
+impl Drop for Data {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn write_sized(path: &Path, size: u64) {
+    let mut file = std::fs::File::create(path).unwrap();
+    let block: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        file.write_all(&block[..n]).unwrap();
+        left -= n as u64;
+    }
+}
+
+fn account(name: &str) -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 3 && f[0] == name)
+            .then(|| (f[2].parse().ok(), f[3].parse().ok()))
+            .and_then(|(u, g)| Some((u?, g?)))
+    })
+}
+
+// ------------------------------------------------------------------ servers
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Kind {
+    Minftpd,
+    Vsftpd,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Minftpd => "minftpd",
+            Kind::Vsftpd => "vsftpd",
+        }
+    }
+}
+
+struct Server {
+    kind: Kind,
+    child: Child,
+    addr: SocketAddr,
+    _conf: Option<PathBuf>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_ready(addr: SocketAddr) {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Ok(mut s) = TcpStream::connect(addr) {
+            s.set_read_timeout(Some(TIMEOUT)).unwrap();
+            let mut buf = [0u8; 64];
+            if s.read(&mut buf)
+                .map(|n| buf[..n].starts_with(b"220"))
+                .unwrap_or(false)
+            {
+                let _ = s.write_all(b"QUIT\r\n");
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server on {addr} never became ready"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn start(kind: Kind, data: &Data) -> Server {
+    match kind {
+        Kind::Minftpd => start_minftpd(data),
+        Kind::Vsftpd => start_vsftpd(data),
+    }
+}
+
+fn minftpd_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("MINFTPD") {
+        return PathBuf::from(path);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/minftpd")
+}
+
+fn start_minftpd(data: &Data) -> Server {
+    let mut child = Command::new(minftpd_binary())
+        .args([
+            "-c",
+            "/dev/null",
+            "-A",
+            "-w",
+            "-l",
+            "127.0.0.1:0",
+            "-o",
+            "anon_upload_dir=/upload",
+        ])
+        .args([
+            "--max-clients",
+            "300",
+            "--max-per-ip",
+            "300",
+            "-o",
+            "log_level=info",
+            "-r",
+        ])
+        .arg(&data.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start minftpd (run `cargo build --release` first)");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().expect("minftpd exited").unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.trim().parse().unwrap();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    wait_ready(addr);
+    Server {
+        kind: Kind::Minftpd,
+        child,
+        addr,
+        _conf: None,
+    }
+}
+
+fn start_vsftpd(data: &Data) -> Server {
+    let port = free_port();
+    let conf_dir = data.dir.with_extension("vsftpd");
+    std::fs::create_dir_all(conf_dir.join("empty")).unwrap();
+    let conf = conf_dir.join("vsftpd.conf");
+    let text = format!(
+        "listen=YES\nlisten_address=127.0.0.1\nlisten_port={port}\nbackground=NO\nanonymous_enable=YES\n\
+         local_enable=NO\nanon_root={}\nno_anon_password=YES\nwrite_enable=YES\nanon_upload_enable=YES\n\
+         anon_mkdir_write_enable=YES\npasv_enable=YES\nuse_sendfile=YES\nmax_clients=0\nmax_per_ip=0\n\
+         xferlog_enable=NO\nseccomp_sandbox=NO\nsecure_chroot_dir={}\nconnect_from_port_20=NO\n\
+         idle_session_timeout=600\ndata_connection_timeout=600\n",
+        data.dir.display(),
+        conf_dir.join("empty").display()
+    );
+    std::fs::write(&conf, text).unwrap();
+    let child = Command::new("/usr/sbin/vsftpd")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start vsftpd");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_ready(addr);
+    Server {
+        kind: Kind::Vsftpd,
+        child,
+        addr,
+        _conf: Some(conf_dir),
+    }
+}
+
+// ------------------------------------------------------------------ FTP client
+
+struct Ftp {
+    ctl: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Ftp {
+    fn connect(addr: SocketAddr) -> Ftp {
+        let ctl = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
+        ctl.set_read_timeout(Some(TIMEOUT)).unwrap();
+        ctl.set_nodelay(true).unwrap();
+        let mut ftp = Ftp {
+            ctl,
+            buf: Vec::with_capacity(512),
+        };
+        ftp.expect(220);
+        ftp
+    }
+
+    fn login(addr: SocketAddr) -> Ftp {
+        let mut ftp = Ftp::connect(addr);
+        ftp.anonymous();
+        ftp.cmd("TYPE I", 200);
+        ftp
+    }
+
+    /// vsftpd with no_anon_password logs anonymous in at USER already.
+    fn anonymous(&mut self) {
+        self.ctl.write_all(b"USER anonymous\r\n").unwrap();
+        match self.reply() {
+            (230, _) => {}
+            (331, _) => {
+                self.cmd("PASS bench@", 230);
+            }
+            (_, line) => panic!("USER anonymous: {line}"),
+        }
+    }
+
+    fn line(&mut self) -> String {
+        loop {
+            if let Some(end) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line: Vec<u8> = self.buf.drain(..end + 2).collect();
+                return String::from_utf8_lossy(&line).into_owned();
+            }
+            let mut chunk = [0u8; 1024];
+            let n = self.ctl.read(&mut chunk).expect("control read");
+            assert!(n > 0, "control connection closed");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn reply(&mut self) -> (u16, String) {
+        loop {
+            let line = self.line();
+            if line.len() >= 4 && line.as_bytes()[3] == b' ' {
+                return (line[..3].parse().unwrap_or(0), line);
+            }
+        }
+    }
+
+    fn expect(&mut self, code: u16) -> String {
+        let (got, line) = self.reply();
+        assert_eq!(got, code, "{line}");
+        line
+    }
+
+    fn cmd(&mut self, line: &str, code: u16) -> String {
+        self.ctl
+            .write_all(format!("{line}\r\n").as_bytes())
+            .unwrap();
+        self.expect(code)
+    }
+
+    fn epsv(&mut self) -> TcpStream {
+        let reply = self.cmd("EPSV", 229);
+        let port: u16 = reply.split('|').nth(3).unwrap().parse().unwrap();
+        let data =
+            TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), TIMEOUT).unwrap();
+        data.set_read_timeout(Some(TIMEOUT)).unwrap();
+        data
+    }
+
+    /// Runs a download command; bytes received.
+    fn fetch(&mut self, line: &str, buf: &mut [u8]) -> u64 {
+        let mut data = self.epsv();
+        self.cmd(line, 150);
+        let mut total = 0u64;
+        loop {
+            let n = data.read(buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+        }
+        drop(data);
+        self.expect(226);
+        total
+    }
+
+    fn quit(mut self) {
+        self.cmd("QUIT", 221);
+    }
+}
+
+// ------------------------------------------------------------------ workloads
+
+/// One workload's figures: name of the figure and its value (higher is better
+/// unless the name says otherwise).
+type Figures = Vec<(String, f64)>;
+
+fn mb_per_s(bytes: u64, secs: f64) -> f64 {
+    bytes as f64 / secs / 1e6
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn retr_big(server: &Server, sizes: &Sizes) -> Figures {
+    let mut ftp = Ftp::login(server.addr);
+    let mut buf = vec![0u8; 1 << 20];
+    let started = Instant::now();
+    let mut bytes = 0;
+    for _ in 0..sizes.big_reps {
+        let got = ftp.fetch("RETR big.bin", &mut buf);
+        assert_eq!(got, sizes.big);
+        bytes += got;
+    }
+    ftp.quit();
+    vec![(
+        "MB/s".into(),
+        mb_per_s(bytes, started.elapsed().as_secs_f64()),
+    )]
+}
+
+fn stor_big(server: &Server, sizes: &Sizes, data: &Data, round: usize) -> Figures {
+    let mut ftp = Ftp::login(server.addr);
+    let block: Vec<u8> = (0..1 << 20).map(|i| (i % 253) as u8).collect();
+    let started = Instant::now();
+    let mut bytes = 0;
+    for rep in 0..sizes.big_reps {
+        let name = format!("upload/big-{}-{round}-{rep}", server.kind.name());
+        let mut conn = ftp.epsv();
+        ftp.cmd(&format!("STOR {name}"), 150);
+        let mut left = sizes.big;
+        while left > 0 {
+            let n = left.min(block.len() as u64) as usize;
+            conn.write_all(&block[..n]).unwrap();
+            left -= n as u64;
+        }
+        drop(conn);
+        ftp.expect(226);
+        let size = ftp.cmd(&format!("SIZE {name}"), 213);
+        assert_eq!(
+            size.trim_end().split(' ').nth(1),
+            Some(sizes.big.to_string().as_str()),
+            "upload size"
+        );
+        bytes += sizes.big;
+        let _ = std::fs::remove_file(data.dir.join(&name));
+    }
+    ftp.quit();
+    vec![(
+        "MB/s".into(),
+        mb_per_s(bytes, started.elapsed().as_secs_f64()),
+    )]
+}
+
+/// Runs `workers` threads for the window; each returns its latencies (ms).
+fn timed_workers(
+    workers: usize,
+    window: Duration,
+    work: impl Fn(usize, Instant) -> Vec<f64> + Send + Sync + 'static,
+) -> (Vec<f64>, f64) {
+    let work = Arc::new(work);
+    let deadline = Instant::now() + window;
+    let started = Instant::now();
+    let handles: Vec<_> = (0..workers)
+        .map(|w| {
+            let work = Arc::clone(&work);
+            std::thread::spawn(move || work(w, deadline))
+        })
+        .collect();
+    let mut all: Vec<f64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let secs = started.elapsed().as_secs_f64();
+    all.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (all, secs)
+}
+
+fn small_files(server: &Server, sizes: &Sizes) -> Figures {
+    let addr = server.addr;
+    let count = sizes.small_files;
+    let (lat, secs) = timed_workers(16, sizes.window, move |w, deadline| {
+        let mut ftp = Ftp::login(addr);
+        let mut buf = vec![0u8; 8192];
+        let mut lat = Vec::new();
+        let mut n = w * 97;
+        while Instant::now() < deadline {
+            let t = Instant::now();
+            let got = ftp.fetch(&format!("RETR small/f{}", n % count), &mut buf);
+            assert_eq!(got, 4096);
+            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            n += 1;
+        }
+        ftp.quit();
+        lat
+    });
+    vec![
+        ("files/s".into(), lat.len() as f64 / secs),
+        ("p50 ms (lower is better)".into(), percentile(&lat, 0.5)),
+        ("p99 ms (lower is better)".into(), percentile(&lat, 0.99)),
+    ]
+}
+
+fn login_churn(server: &Server, sizes: &Sizes) -> Figures {
+    let addr = server.addr;
+    let (lat, secs) = timed_workers(8, sizes.window, move |_, deadline| {
+        let mut lat = Vec::new();
+        while Instant::now() < deadline {
+            let t = Instant::now();
+            let mut ftp = Ftp::connect(addr);
+            ftp.anonymous();
+            ftp.quit();
+            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        lat
+    });
+    vec![
+        ("sessions/s".into(), lat.len() as f64 / secs),
+        ("p99 ms (lower is better)".into(), percentile(&lat, 0.99)),
+    ]
+}
+
+fn list_big(server: &Server, sizes: &Sizes) -> Figures {
+    let mut out = Vec::new();
+    let verbs: &[&str] = if server.kind == Kind::Vsftpd {
+        &["LIST"]
+    } else {
+        &["LIST", "MLSD"]
+    };
+    let mut ftp = Ftp::login(server.addr);
+    let mut buf = vec![0u8; 1 << 16];
+    for verb in verbs {
+        let started = Instant::now();
+        let mut n = 0;
+        while started.elapsed() < sizes.window || n == 0 {
+            let got = ftp.fetch(&format!("{verb} list"), &mut buf);
+            assert!(
+                got > sizes.list_entries as u64 * 20,
+                "{verb} returned {got} bytes"
+            );
+            n += 1;
+        }
+        out.push((
+            format!("{verb} listings/s"),
+            n as f64 / started.elapsed().as_secs_f64(),
+        ));
+    }
+    ftp.quit();
+    out
+}
+
+fn concurrent_retr(server: &Server, sizes: &Sizes, sessions: usize) -> Figures {
+    let addr = server.addr;
+    let size = sizes.mid;
+    let go = Arc::new(AtomicBool::new(false));
+    let handles: Vec<_> = (0..sessions)
+        .map(|_| {
+            let go = Arc::clone(&go);
+            std::thread::spawn(move || {
+                let mut ftp = Ftp::login(addr);
+                let mut buf = vec![0u8; 1 << 18];
+                while !go.load(Ordering::Acquire) {
+                    std::thread::yield_now();
+                }
+                let got = ftp.fetch("RETR mid.bin", &mut buf);
+                assert_eq!(got, size);
+                ftp.quit();
+                got
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    go.store(true, Ordering::Release);
+    let bytes: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    vec![(
+        "aggregate MB/s".into(),
+        mb_per_s(bytes, started.elapsed().as_secs_f64()),
+    )]
+}
+
+/// Every process of the server: the pid and all its descendants.
+fn process_tree(root: u32) -> Vec<u32> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let after = stat.rsplit(')').next().unwrap_or("");
+        let ppid: u32 = after
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        parents.push((pid, ppid));
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    tree
+}
+
+/// (PSS, RSS) in KiB summed over the server's processes.
+fn memory(root: u32) -> (u64, u64) {
+    let mut pss = 0;
+    let mut rss = 0;
+    for pid in process_tree(root) {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) else {
+            continue;
+        };
+        for line in text.lines() {
+            let value = || {
+                line.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            if line.starts_with("Pss:") {
+                pss += value();
+            } else if line.starts_with("Rss:") {
+                rss += value();
+            }
+        }
+    }
+    (pss, rss)
+}
+
+fn idle_memory(server: &Server) -> Figures {
+    let pid = server.child.id();
+    std::thread::sleep(Duration::from_millis(300));
+    let (pss0, rss0) = memory(pid);
+    let mut sessions: Vec<Ftp> = (0..IDLE_SESSIONS)
+        .map(|_| Ftp::login(server.addr))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let (pss1, rss1) = memory(pid);
+    for ftp in &mut sessions {
+        ftp.cmd("NOOP", 200);
+    }
+    drop(sessions);
+    let n = IDLE_SESSIONS as f64;
+    vec![
+        (
+            "PSS KiB/session (lower is better)".into(),
+            (pss1.saturating_sub(pss0)) as f64 / n,
+        ),
+        (
+            "RSS KiB/session (lower is better)".into(),
+            (rss1.saturating_sub(rss0)) as f64 / n,
+        ),
+        ("baseline PSS KiB (lower is better)".into(), pss0 as f64),
+    ]
+}
+
+/// The machine's own limit: one loopback sendfile of the big file, no FTP.
+fn ceiling(data: &Data, sizes: &Sizes) -> f64 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let reader = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0u64;
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            if n == 0 {
+                return total;
+            }
+            total += n as u64;
+        }
+    });
+    let sock = TcpStream::connect(addr).unwrap();
+    let file = std::fs::File::open(data.dir.join("big.bin")).unwrap();
+    let started = Instant::now();
+    let mut offset: i64 = 0;
+    while (offset as u64) < sizes.big {
+        // SAFETY: both descriptors are open for the call; offset is a valid pointer.
+        let n = unsafe { sendfile(sock.as_raw_fd(), file.as_raw_fd(), &mut offset, 1 << 24) };
+        assert!(n > 0, "sendfile failed");
+    }
+    drop(sock);
+    let total = reader.join().unwrap();
+    mb_per_s(total, started.elapsed().as_secs_f64())
+}
+
+// ------------------------------------------------------------------ the run
+
+const WORKLOADS: &[&str] = &[
+    "retr-big",
+    "stor-big",
+    "small-files",
+    "login-churn",
+    "list-big",
+    "concurrent-retr",
+    "idle-memory",
+];
+
+fn run_workload(name: &str, server: &Server, sizes: &Sizes, data: &Data, round: usize) -> Figures {
+    match name {
+        "retr-big" => retr_big(server, sizes),
+        "stor-big" => stor_big(server, sizes, data, round),
+        "small-files" => small_files(server, sizes),
+        "login-churn" => login_churn(server, sizes),
+        "list-big" => list_big(server, sizes),
+        "concurrent-retr" => {
+            let mut f = concurrent_retr(server, sizes, 16);
+            f[0].0 = "16 sessions MB/s".into();
+            let mut g = concurrent_retr(server, sizes, 64);
+            g[0].0 = "64 sessions MB/s".into();
+            f.extend(g);
+            f
+        }
+        "idle-memory" => idle_memory(server),
+        _ => unreachable!(),
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+fn main() {
+    let opts = options();
+    let peers: Vec<Kind> = if Path::new("/usr/sbin/vsftpd").exists() {
+        vec![Kind::Minftpd, Kind::Vsftpd]
+    } else {
+        println!("vsftpd is not installed (apt-get install vsftpd): measuring minftpd alone");
+        vec![Kind::Minftpd]
+    };
+    assert!(
+        minftpd_binary().exists(),
+        "build minftpd first: cargo build --release"
+    );
+    let workloads: Vec<&str> = WORKLOADS
+        .iter()
+        .copied()
+        .filter(|w| opts.only.as_ref().is_none_or(|o| o.iter().any(|x| x == w)))
+        .collect();
+    println!("preparing test data in {}", std::env::temp_dir().display());
+    let data = Data::create(&opts.sizes);
+    let mut results: BTreeMap<(String, String, Kind), Vec<f64>> = BTreeMap::new();
+    let mut ceilings = Vec::new();
+    for round in 0..opts.rounds {
+        if workloads.contains(&"retr-big") {
+            let c = ceiling(&data, &opts.sizes);
+            println!("round {round} ceiling sendfile MB/s {c:.0}");
+            ceilings.push(c);
+        }
+        for workload in &workloads {
+            // A B A B: the order of the servers alternates between rounds.
+            let mut order = peers.clone();
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            for kind in order {
+                let server = start(kind, &data);
+                let figures = run_workload(workload, &server, &opts.sizes, &data, round);
+                drop(server);
+                let text: Vec<String> =
+                    figures.iter().map(|(k, v)| format!("{k} {v:.1}")).collect();
+                println!(
+                    "round {round} {workload:<16} {:<8} {}",
+                    kind.name(),
+                    text.join(", ")
+                );
+                for (figure, value) in figures {
+                    results
+                        .entry((workload.to_string(), figure, kind))
+                        .or_default()
+                        .push(value);
+                }
+            }
+        }
+    }
+    print_table(&results, &peers, &mut ceilings);
+}
+
+fn print_table(
+    results: &BTreeMap<(String, String, Kind), Vec<f64>>,
+    peers: &[Kind],
+    ceilings: &mut [f64],
+) {
+    println!("\nmedians over the rounds (ratio > 1: minftpd is better)\n");
+    println!("| workload | figure | minftpd | vsftpd | ratio |");
+    println!("| --- | --- | ---: | ---: | ---: |");
+    let mut rows: Vec<(&String, &String)> = results.keys().map(|(w, f, _)| (w, f)).collect();
+    rows.dedup();
+    let order = |w: &str| WORKLOADS.iter().position(|x| *x == w).unwrap_or(99);
+    rows.sort_by_key(|(w, f)| (order(w), (*f).clone()));
+    rows.dedup();
+    for (workload, figure) in rows {
+        let get = |kind| {
+            results
+                .get(&(workload.clone(), figure.clone(), kind))
+                .map(|v| median(&mut v.clone()))
+        };
+        let mine = get(Kind::Minftpd);
+        let theirs = if peers.contains(&Kind::Vsftpd) {
+            get(Kind::Vsftpd)
+        } else {
+            None
+        };
+        let lower_better = figure.contains("lower is better");
+        let ratio = match (mine, theirs) {
+            (Some(m), Some(t)) if m > 0.0 && t > 0.0 => {
+                format!("{:.2}", if lower_better { t / m } else { m / t })
+            }
+            _ => "n/a".into(),
+        };
+        let show = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "n/a".into());
+        println!(
+            "| {workload} | {figure} | {} | {} | {ratio} |",
+            show(mine),
+            show(theirs)
+        );
+    }
+    if !ceilings.is_empty() {
+        let ceiling = median(ceilings);
+        let mine = results
+            .get(&("retr-big".to_string(), "MB/s".to_string(), Kind::Minftpd))
+            .map(|v| median(&mut v.clone()));
+        println!("| ceiling | loopback sendfile MB/s | {ceiling:.1} | | |");
+        if let Some(m) = mine {
+            println!(
+                "| retr-big | share of the ceiling | {:.2} | | |",
+                m / ceiling
+            );
+        }
+    }
+}
