@@ -99,8 +99,7 @@ fn passive_port_seed() -> u32 {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     // xorshift over time and a counter: cheap, and different for every call.
-    let mut x =
-        nanos ^ COUNTER.fetch_add(0x9e37_79b9, Ordering::Relaxed) ^ (sys::getpid() as u32) << 16;
+    let mut x = nanos ^ COUNTER.fetch_add(0x9e37_79b9, Ordering::Relaxed);
     x ^= x << 13;
     x ^= x >> 17;
     x ^= x << 5;
@@ -208,40 +207,37 @@ pub enum Failure {
 /// Bytes moved, or why the transfer stopped and how far it got.
 pub type Outcome = Result<u64, (Failure, u64)>;
 
-/// Asks the session whether the client has sent ABOR (or vanished) meanwhile.
-pub type AbortCheck<'a> = &'a mut dyn FnMut() -> io::Result<bool>;
+/// The control connection as a transfer sees it: a descriptor to wait on,
+/// and whether the client has sent ABOR (or vanished) meanwhile.
+pub trait ControlLink {
+    fn fd(&self) -> BorrowedFd<'_>;
+    fn abort_requested(&mut self) -> io::Result<bool>;
+}
 
 /// What a transfer watches besides its data socket: the control connection
 /// (for ABOR), the stall timeout, and the rate limit. The data socket is
 /// non-blocking during a transfer, so a client that stops reading or sending
 /// can still abort, and a stall is noticed after `timeout`.
 pub struct Watch<'a> {
-    pub control: BorrowedFd<'a>,
+    pub control: &'a mut dyn ControlLink,
     pub timeout: Duration,
     pub throttle: Throttle,
-    pub abort: AbortCheck<'a>,
     since_check: u64,
 }
 
 impl<'a> Watch<'a> {
-    pub fn new(
-        control: BorrowedFd<'a>,
-        timeout: Duration,
-        rate: u64,
-        abort: AbortCheck<'a>,
-    ) -> Watch<'a> {
+    pub fn new(control: &'a mut dyn ControlLink, timeout: Duration, rate: u64) -> Watch<'a> {
         Watch {
             control,
             timeout,
             throttle: Throttle::new(rate),
-            abort,
             since_check: 0,
         }
     }
 
     fn check_abort(&mut self, moved: u64) -> Result<(), (Failure, u64)> {
         self.since_check = 0;
-        match (self.abort)() {
+        match self.control.abort_requested() {
             Ok(false) => Ok(()),
             Ok(true) => Err((Failure::Aborted, moved)),
             Err(e) => Err((Failure::Network(e), moved)),
@@ -269,7 +265,7 @@ impl<'a> Watch<'a> {
                 return Err((Failure::Network(stalled), moved));
             }
             let ready = sys::poll(
-                &[(sock.as_fd(), events), (self.control, sys::POLLIN)],
+                &[(sock.as_fd(), events), (self.control.fd(), sys::POLLIN)],
                 Some(left),
             )
             .map_err(|e| (Failure::Network(e), moved))?;
@@ -292,16 +288,23 @@ fn nonblocking(sock: &TcpStream) -> Result<(), (Failure, u64)> {
         .map_err(|e| (Failure::Network(e), 0))
 }
 
-/// Sends a file in binary mode from `offset` with sendfile(2): no copy through
-/// user space.
-pub fn send_binary(sock: &TcpStream, file: &File, offset: u64, watch: &mut Watch) -> Outcome {
+/// Sends `len` bytes of a file (its size when opened, less `offset`) in binary
+/// mode with sendfile(2): no copy through user space. A file that shrinks
+/// meanwhile ends the transfer early.
+pub fn send_binary(
+    sock: &TcpStream,
+    file: &File,
+    offset: u64,
+    len: u64,
+    watch: &mut Watch,
+) -> Outcome {
     nonblocking(sock)?;
     let mut pos = offset as i64;
     let mut moved = 0u64;
-    let slice = watch.throttle.slice(SENDFILE_SLICE);
-    watch.check_abort(moved)?;
-    loop {
-        match sys::sendfile(sock.as_fd(), file.as_fd(), &mut pos, slice) {
+    let slice = watch.throttle.slice(SENDFILE_SLICE) as u64;
+    while moved < len {
+        let count = slice.min(len - moved) as usize;
+        match sys::sendfile(sock.as_fd(), file.as_fd(), &mut pos, count) {
             Ok(0) => return Ok(moved),
             Ok(n) => {
                 moved += n as u64;
@@ -311,6 +314,7 @@ pub fn send_binary(sock: &TcpStream, file: &File, offset: u64, watch: &mut Watch
             Err(e) => return Err((Failure::Network(e), moved)),
         }
     }
+    Ok(moved)
 }
 
 /// Writes all of `buf` to the non-blocking `sock`, waiting through `watch`.
@@ -342,7 +346,6 @@ pub fn send_ascii(sock: &TcpStream, file: &mut File, offset: u64, watch: &mut Wa
     let mut inbuf = vec![0u8; watch.throttle.slice(COPY_BUFFER / 2)];
     let mut outbuf = Vec::with_capacity(inbuf.len() * 2);
     let mut moved = 0u64;
-    watch.check_abort(moved)?;
     loop {
         let n = match file.read(&mut inbuf) {
             Ok(0) => return Ok(moved),
@@ -366,7 +369,6 @@ pub fn receive(mut sock: &TcpStream, out: &mut File, ascii: bool, watch: &mut Wa
     let mut converted = Vec::new();
     let mut moved = 0u64;
     let mut pending_cr = false;
-    watch.check_abort(moved)?;
     loop {
         let n = match sock.read(&mut buf) {
             Ok(0) => break,

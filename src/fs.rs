@@ -185,13 +185,14 @@ impl Root {
         sys::openat(current, b".", flags, mode)
     }
 
-    /// Opens a regular file for reading.
-    pub fn open_file(&self, vpath: &[u8]) -> io::Result<File> {
+    /// Opens a regular file for reading; its stat comes along (RETR needs the size).
+    pub fn open_file(&self, vpath: &[u8]) -> io::Result<(File, FileStat)> {
         let file = File::from(self.open_at(vpath, libc::O_RDONLY | libc::O_NONBLOCK, 0)?);
-        if !sys::fstat(file.as_fd())?.is_file() {
+        let st = sys::fstat(file.as_fd())?;
+        if !st.is_file() {
             return Err(io::Error::from_raw_os_error(libc::EISDIR));
         }
-        Ok(file)
+        Ok((file, st))
     }
 
     /// Opens a file for writing in place (APPE, REST+STOR), creating it if needed.
@@ -408,7 +409,7 @@ mod tests {
     fn read(root: &Root, path: &[u8]) -> io::Result<Vec<u8>> {
         use std::io::Read;
         let mut out = Vec::new();
-        root.open_file(path)?.read_to_end(&mut out)?;
+        root.open_file(path)?.0.read_to_end(&mut out)?;
         Ok(out)
     }
 

@@ -88,8 +88,9 @@ impl Control {
 
     /// Blocks (up to the read timeout) for the next line.
     /// A whole line must arrive within `idle`: a client trickling one byte a
-    /// minute (slowloris) times out like a silent one. Wakes up every
-    /// `SHUTDOWN_CHECK` to notice a shutdown.
+    /// minute (slowloris) times out like a silent one. Reads time out every
+    /// `SHUTDOWN_CHECK` (set once per session) to notice a shutdown; when a
+    /// command is waiting, reading it is one system call.
     fn read_line(&mut self, idle: Duration, shutdown: &AtomicBool) -> io::Result<Input> {
         let deadline = Instant::now() + idle;
         loop {
@@ -99,16 +100,18 @@ impl Control {
             if shutdown.load(Ordering::Relaxed) {
                 return Ok(Input::ShuttingDown);
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if Instant::now() >= deadline {
                 return Ok(Input::TimedOut);
             }
-            let wait = left.min(SHUTDOWN_CHECK);
-            if sys::poll(&[(self.stream.as_fd(), sys::POLLIN)], Some(wait))?[0] == 0 {
-                continue;
-            }
-            if self.fill()? == 0 {
-                return Ok(Input::Closed);
+            match self.fill() {
+                Ok(0) => return Ok(Input::Closed),
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => return Err(e),
             }
         }
     }
@@ -162,6 +165,16 @@ impl Control {
 
     fn send(&mut self, code: u16, text: &str) -> io::Result<()> {
         self.stream.write_all(&reply::format(code, text))
+    }
+}
+
+impl data::ControlLink for Control {
+    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+
+    fn abort_requested(&mut self) -> io::Result<bool> {
+        Control::abort_requested(self)
     }
 }
 
@@ -239,6 +252,7 @@ pub fn run(stream: TcpStream, ctx: &Context) {
     let _ = sys::set_oob_inline(&stream);
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(Duration::from_secs(ctx.config.data_timeout)));
+    let _ = stream.set_read_timeout(Some(SHUTDOWN_CHECK));
     log::info!("session opened: {peer}");
     let started = Instant::now();
     let mut session = Session {
@@ -622,8 +636,6 @@ impl Session<'_> {
             log::info!("{}: data connection failed: {e}", self.peer);
             r(CANT_OPEN_DATA, "Failed to establish data connection.")
         })?;
-        data::set_data_timeouts(&stream, settings.data_timeout)
-            .map_err(|_| r(CANT_OPEN_DATA, "Failed to set up data connection."))?;
         Ok(stream)
     }
 
@@ -948,6 +960,10 @@ impl Session<'_> {
             Err(reply) => return Ok(reply),
         };
         self.send(r(OPENING_DATA, "Here comes the directory listing."))?;
+        // Listings write through a blocking buffer: the socket timeouts bound a stall.
+        if data::set_data_timeouts(&sock, self.ctx.data.data_timeout).is_err() {
+            return Ok(r(CANT_OPEN_DATA, "Failed to set up data connection."));
+        }
         let mut out = BufWriter::with_capacity(64 * 1024, &sock);
         let result = self
             .write_listing(&mut out, &vpath, format)
@@ -968,11 +984,10 @@ impl Session<'_> {
     fn retr(&mut self, arg: &[u8]) -> io::Result<Reply> {
         let vpath = self.resolve(arg);
         let offset = std::mem::take(&mut self.rest);
-        let mut file = match self.root().open_file(&vpath) {
-            Ok(file) => file,
+        let (mut file, size) = match self.root().open_file(&vpath) {
+            Ok((file, st)) => (file, st.size),
             Err(e) => return Ok(from_fs(&e)),
         };
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         let sock = match self.open_data() {
             Ok(sock) => sock,
             Err(reply) => return Ok(reply),
@@ -988,19 +1003,17 @@ impl Session<'_> {
         let started = Instant::now();
         let ascii = self.ascii;
         let rate = self.rate_limit();
-        let control = self.ctl.stream.try_clone()?;
-        let ctl = &mut self.ctl;
-        let mut abort = || ctl.abort_requested();
-        let mut watch = data::Watch::new(
-            control.as_fd(),
-            self.ctx.data.data_timeout,
-            rate,
-            &mut abort,
-        );
+        let mut watch = data::Watch::new(&mut self.ctl, self.ctx.data.data_timeout, rate);
         let outcome = if ascii {
             data::send_ascii(&sock, &mut file, offset, &mut watch)
         } else {
-            data::send_binary(&sock, &file, offset, &mut watch)
+            data::send_binary(
+                &sock,
+                &file,
+                offset,
+                size.saturating_sub(offset),
+                &mut watch,
+            )
         };
         drop(sock);
         self.log_transfer("RETR", &vpath, &outcome, started);
@@ -1051,15 +1064,7 @@ impl Session<'_> {
         let started = Instant::now();
         let ascii = self.ascii;
         let rate = self.rate_limit();
-        let control = self.ctl.stream.try_clone()?;
-        let ctl = &mut self.ctl;
-        let mut abort = || ctl.abort_requested();
-        let mut watch = data::Watch::new(
-            control.as_fd(),
-            self.ctx.data.data_timeout,
-            rate,
-            &mut abort,
-        );
+        let mut watch = data::Watch::new(&mut self.ctl, self.ctx.data.data_timeout, rate);
         let mut outcome = data::receive(&sock, target.file(), ascii, &mut watch);
         drop(sock);
         if let Ok(moved) = outcome {

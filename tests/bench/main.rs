@@ -778,7 +778,11 @@ fn main() {
     let workloads: Vec<&str> = WORKLOADS
         .iter()
         .copied()
-        .filter(|w| opts.only.as_ref().is_none_or(|o| o.iter().any(|x| x == w)))
+        .filter(|w| {
+            opts.only
+                .as_ref()
+                .map_or(true, |o| o.iter().any(|x| x == w))
+        })
         .collect();
     println!("preparing test data in {}", std::env::temp_dir().display());
     let data = Data::create(&opts.sizes);
