@@ -31,6 +31,26 @@ fn cstring(name: &[u8]) -> io::Result<CString> {
     CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
 }
 
+/// Calls `f` with `name` as a C string, on the stack when it is short: a
+/// listing stats every entry, and an allocation per entry showed in profiles.
+fn with_cstr<T>(
+    name: &[u8],
+    f: impl FnOnce(*const libc::c_char) -> io::Result<T>,
+) -> io::Result<T> {
+    const STACK: usize = 256;
+    if name.len() < STACK {
+        if name.contains(&0) {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        let mut buf = [0u8; STACK];
+        buf[..name.len()].copy_from_slice(name);
+        f(buf.as_ptr().cast())
+    } else {
+        let name = cstring(name)?;
+        f(name.as_ptr())
+    }
+}
+
 fn owned(fd: libc::c_int) -> OwnedFd {
     // SAFETY: callers pass a descriptor the kernel has just returned to us and
     // that nothing else owns.
@@ -130,11 +150,12 @@ pub fn lstatat(dir: BorrowedFd, name: &[u8]) -> io::Result<FileStat> {
     } else {
         libc::AT_SYMLINK_NOFOLLOW
     };
-    let name = cstring(name)?;
     // SAFETY: all-zero is a valid `stat`; the kernel fills it in.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: name is NUL-terminated and st is a valid out-pointer.
-    retry(|| unsafe { libc::fstatat(dir.as_raw_fd(), name.as_ptr(), &mut st, flags) })?;
+    with_cstr(name, |name| {
+        // SAFETY: name is NUL-terminated and st is a valid out-pointer.
+        retry(|| unsafe { libc::fstatat(dir.as_raw_fd(), name, &mut st, flags) })
+    })?;
     Ok(to_filestat(&st))
 }
 
@@ -272,8 +293,9 @@ impl Dir {
         unsafe { BorrowedFd::borrow_raw(libc::dirfd(self.0)) }
     }
 
-    /// The next entry's name, skipping `.` and `..`; `None` at the end.
-    pub fn next_name(&mut self) -> Option<io::Result<Vec<u8>>> {
+    /// Copies the next entry's name into `name` (reused, so a long listing
+    /// allocates nothing per entry), skipping `.` and `..`; `None` at the end.
+    pub fn next_name(&mut self, name: &mut Vec<u8>) -> Option<io::Result<()>> {
         loop {
             // readdir signals errors only through errno, so clear it first.
             // SAFETY: __errno_location always returns this thread's errno.
@@ -289,9 +311,11 @@ impl Dir {
             }
             // SAFETY: d_name is a NUL-terminated string inside the entry, valid
             // until the next readdir on this stream; we copy it out at once.
-            let name = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) }.to_bytes();
-            if name != b"." && name != b".." {
-                return Some(Ok(name.to_vec()));
+            let found = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) }.to_bytes();
+            if found != b"." && found != b".." {
+                name.clear();
+                name.extend_from_slice(found);
+                return Some(Ok(()));
             }
         }
     }
