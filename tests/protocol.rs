@@ -368,3 +368,138 @@ fn stou_makes_a_new_name() {
     assert_eq!(server.root.read("up/f"), b"old");
     assert_eq!(server.root.read("up/f.1"), b"new");
 }
+
+#[test]
+fn pasv_advertises_the_configured_address() {
+    let server = Server::start(TempDir::new("nat"), &["-A", "--pasv-address", "192.0.2.10"]);
+    let mut ftp = server.anon();
+    let reply = ftp.ok("PASV", 227);
+    assert!(reply.text.contains("(192,0,2,10,"), "{}", reply.text);
+}
+
+#[test]
+fn transfers_are_logged_in_xferlog_format() {
+    let etc = TempDir::new("xfer-etc");
+    let xferlog = etc.path().join("xferlog");
+    let root = TempDir::new("xfer");
+    root.write("pub/a file.txt", b"12345");
+    let server = Server::start(
+        root,
+        &["-A", "-o", &format!("xferlog_file={}", xferlog.display())],
+    );
+    let mut ftp = server.anon();
+    assert_eq!(ftp.retr("/pub/a file.txt"), b"12345");
+    ftp.ok("QUIT", 221);
+    assert!(server.wait_for_log("session closed"));
+    let text = std::fs::read_to_string(&xferlog).unwrap();
+    let fields: Vec<&str> = text
+        .lines()
+        .next()
+        .expect("one xferlog line")
+        .split(' ')
+        .filter(|f| !f.is_empty())
+        .collect();
+    // current-time (5 fields), transfer-time, host, size, name, type, action, direction,
+    // access mode, user, service, auth method, auth user, status
+    assert_eq!(fields.len(), 18, "{text}");
+    assert_eq!(
+        &fields[6..],
+        [
+            "127.0.0.1",
+            "5",
+            "/pub/a_file.txt",
+            "b",
+            "_",
+            "o",
+            "a",
+            "anonymous",
+            "ftp",
+            "0",
+            "*",
+            "c"
+        ]
+    );
+}
+
+#[test]
+fn a_log_file_that_cannot_be_opened_stops_start_up() {
+    let root = TempDir::new("badlog");
+    let out = run(
+        BIN,
+        &[
+            "-c",
+            "/dev/null",
+            "-A",
+            "-l",
+            "127.0.0.1:0",
+            "-r",
+            root.path().to_str().unwrap(),
+            "-o",
+            "log_file=/nonexistent/dir/minftpd.log",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("cannot open log file /nonexistent/dir/minftpd.log"));
+}
+
+#[test]
+fn the_log_file_receives_the_server_log() {
+    let etc = TempDir::new("logfile-etc");
+    let log = etc.path().join("minftpd.log");
+    let root = TempDir::new("logfile");
+    // The log, "listening on" included, goes to the file: pick the port here.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(BIN)
+        .args([
+            "-c",
+            "/dev/null",
+            "-A",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "-o",
+        ])
+        .arg(format!("log_file={}", log.display()))
+        .arg("-r")
+        .arg(root.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let mut logged = String::new();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    while std::time::Instant::now() < deadline {
+        if let Ok(text) = std::fs::read_to_string(&log) {
+            logged = text;
+        }
+        if logged.contains("login: peer=127.0.0.1 user=anonymous") {
+            break;
+        }
+        if logged.contains("listening on") && !logged.contains("login:") {
+            let mut ftp = Ftp::connect(addr);
+            ftp.login("anonymous", "x");
+            ftp.ok("QUIT", 221);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let _ = child.wait();
+    assert!(
+        logged.contains(&format!("listening on 127.0.0.1:{port}")),
+        "{logged}"
+    );
+    assert!(
+        logged.contains("login: peer=127.0.0.1 user=anonymous"),
+        "{logged}"
+    );
+    assert!(
+        !stderr.contains("login:"),
+        "the log went to stderr too: {stderr}"
+    );
+}

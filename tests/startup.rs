@@ -76,9 +76,13 @@ fn inetd_mode_serves_one_session_on_standard_input() {
     });
     let (conn, _) = listener.accept().unwrap();
     let fd = |s: &TcpStream| Stdio::from(OwnedFd::from(s.try_clone().unwrap()));
+    let etc = TempDir::new("inetd-log");
+    let log = etc.path().join("minftpd.log");
     let mut child = Kill(
         Command::new(BIN)
-            .args(["--inetd", "-c", "/dev/null", "-A", "-v", "-r"])
+            .args(["--inetd", "-c", "/dev/null", "-A", "-v", "-o"])
+            .arg(format!("log_file={}", log.display()))
+            .arg("-r")
             .arg(root.path())
             .stdin(fd(&conn))
             .stdout(fd(&conn))
@@ -111,6 +115,12 @@ fn inetd_mode_serves_one_session_on_standard_input() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The log went to log_file, never to the socket on fd 2.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("session opened") && logged.contains("RETR /hello.txt ok 18 bytes"),
+        "{logged}"
+    );
 }
 
 #[test]
