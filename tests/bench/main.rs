@@ -123,6 +123,9 @@ impl Data {
         }
         std::fs::set_permissions(dir.join("upload"), std::fs::Permissions::from_mode(0o777))
             .unwrap();
+        // Flush the new files now, so that their writeback does not land in
+        // the first round's figures.
+        let _ = Command::new("sync").status();
         Data { dir }
     }
 }
