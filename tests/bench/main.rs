@@ -702,32 +702,38 @@ fn idle_memory(server: &Server) -> Figures {
     ]
 }
 
-/// The machine's own limit: one loopback sendfile of the big file, no FTP.
+/// The machine's own limit: loopback sendfile of the big file, no FTP, as
+/// many times as retr-big downloads it.
 fn ceiling(data: &Data, sizes: &Sizes) -> f64 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
+    let reps = sizes.big_reps;
     let reader = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut buf = vec![0u8; 1 << 20];
         let mut total = 0u64;
-        loop {
-            let n = s.read(&mut buf).unwrap();
-            if n == 0 {
-                return total;
+        let mut buf = vec![0u8; 1 << 20];
+        for _ in 0..reps {
+            let (mut s, _) = listener.accept().unwrap();
+            loop {
+                let n = s.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                total += n as u64;
             }
-            total += n as u64;
         }
+        total
     });
-    let sock = TcpStream::connect(addr).unwrap();
-    let file = std::fs::File::open(data.dir.join("big.bin")).unwrap();
     let started = Instant::now();
-    let mut offset: i64 = 0;
-    while (offset as u64) < sizes.big {
-        // SAFETY: both descriptors are open for the call; offset is a valid pointer.
-        let n = unsafe { sendfile(sock.as_raw_fd(), file.as_raw_fd(), &mut offset, 1 << 24) };
-        assert!(n > 0, "sendfile failed");
+    for _ in 0..reps {
+        let sock = TcpStream::connect(addr).unwrap();
+        let file = std::fs::File::open(data.dir.join("big.bin")).unwrap();
+        let mut offset: i64 = 0;
+        while (offset as u64) < sizes.big {
+            // SAFETY: both descriptors are open for the call; offset is a valid pointer.
+            let n = unsafe { sendfile(sock.as_raw_fd(), file.as_raw_fd(), &mut offset, 1 << 20) };
+            assert!(n > 0, "sendfile failed");
+        }
     }
-    drop(sock);
     let total = reader.join().unwrap();
     mb_per_s(total, started.elapsed().as_secs_f64())
 }
