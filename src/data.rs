@@ -16,8 +16,6 @@ const SENDFILE_SLICE: usize = 1 << 20;
 /// uploads at the speed of the disk in measurements, and the buffer only exists
 /// while a transfer runs.
 const COPY_BUFFER: usize = 256 * 1024;
-/// Pipe size for spliced uploads: 1 MiB, the default pipe-max-size.
-const SPLICE_PIPE: usize = 1 << 20;
 /// How many uploaded bytes pass between two checks of the control connection.
 const ABORT_CHECK_BYTES: u64 = 4 << 20;
 
@@ -365,60 +363,8 @@ pub fn send_ascii(sock: &TcpStream, file: &mut File, offset: u64, watch: &mut Wa
 
 /// Receives into `out` until the client closes the data connection in order.
 /// A reset or a stall is a failure: the data may be incomplete.
-pub fn receive(sock: &TcpStream, out: &mut File, ascii: bool, watch: &mut Watch) -> Outcome {
+pub fn receive(mut sock: &TcpStream, out: &mut File, ascii: bool, watch: &mut Watch) -> Outcome {
     nonblocking(sock)?;
-    let moved = if ascii {
-        receive_copy(sock, out, true, watch)?
-    } else {
-        receive_binary(sock, out, watch)?
-    };
-    // A client that closed its control connection (or sent ABOR) before the
-    // data ended cannot be told 226: the upload is not complete for it.
-    watch.check_abort(moved)?;
-    Ok(moved)
-}
-
-/// Binary uploads move socket pages into the file with splice(2) through a
-/// pipe: no copy through user space. Where splice is refused (an old kernel,
-/// an odd filesystem) before any data moved, the copy loop takes over.
-fn receive_binary(sock: &TcpStream, out: &mut File, watch: &mut Watch) -> Outcome {
-    let Ok((pipe_out, pipe_in)) = sys::splice_pipe(SPLICE_PIPE) else {
-        return receive_copy(sock, out, false, watch);
-    };
-    let chunk = watch.throttle.slice(SPLICE_PIPE);
-    let mut moved = 0u64;
-    loop {
-        let n = match sys::splice(sock.as_fd(), pipe_in.as_fd(), chunk, true) {
-            Ok(0) => return Ok(moved),
-            Ok(n) => n,
-            Err(e) if would_block(&e) => {
-                watch.wait(sock, sys::POLLIN, moved)?;
-                continue;
-            }
-            Err(e)
-                if moved == 0
-                    && matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) =>
-            {
-                return receive_copy(sock, out, false, watch);
-            }
-            Err(e) => return Err((Failure::Network(e), moved)),
-        };
-        let mut left = n;
-        while left > 0 {
-            match sys::splice(pipe_out.as_fd(), out.as_fd(), left, false) {
-                Ok(0) => return Err((Failure::File(io::ErrorKind::WriteZero.into()), moved)),
-                Ok(m) => left -= m,
-                Err(e) => return Err((Failure::File(e), moved)),
-            }
-        }
-        moved += n as u64;
-        watch.progress(n, moved)?;
-    }
-}
-
-/// Uploads through a buffer: ASCII (which converts CRLF to LF) and the
-/// fallback where splice is not available.
-fn receive_copy(mut sock: &TcpStream, out: &mut File, ascii: bool, watch: &mut Watch) -> Outcome {
     let mut buf = vec![0u8; watch.throttle.slice(COPY_BUFFER)];
     let mut converted = Vec::new();
     let mut moved = 0u64;
@@ -449,6 +395,9 @@ fn receive_copy(mut sock: &TcpStream, out: &mut File, ascii: bool, watch: &mut W
         out.write_all(b"\r")
             .map_err(|e| (Failure::File(e), moved))?;
     }
+    // A client that closed its control connection (or sent ABOR) before the
+    // data ended cannot be told 226: the upload is not complete for it.
+    watch.check_abort(moved)?;
     Ok(moved)
 }
 

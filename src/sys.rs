@@ -519,37 +519,6 @@ pub fn borrow_stdio(fd: RawFd) -> BorrowedFd<'static> {
     unsafe { BorrowedFd::borrow_raw(fd) }
 }
 
-/// A pipe for splice(2): (read end, write end), both close-on-exec, grown to
-/// `size` bytes where the kernel allows.
-pub fn splice_pipe(size: usize) -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: fds is a valid array of two ints for the kernel to fill.
-    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
-    let (read, write) = (owned(fds[0]), owned(fds[1]));
-    // A larger pipe moves more per call; a refusal (pipe-max-size) is harmless.
-    // SAFETY: plain integer arguments.
-    unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, size as libc::c_int) };
-    Ok((read, write))
-}
-
-/// `splice(2)` of up to `len` bytes from `from` to `to` at their current
-/// positions. `nonblock` makes a socket or pipe without data answer EAGAIN.
-pub fn splice(from: BorrowedFd, to: BorrowedFd, len: usize, nonblock: bool) -> io::Result<usize> {
-    let flags = libc::SPLICE_F_MOVE | if nonblock { libc::SPLICE_F_NONBLOCK } else { 0 };
-    // SAFETY: null offsets mean "use and advance the descriptors' positions".
-    let n = retry(|| unsafe {
-        libc::splice(
-            from.as_raw_fd(),
-            std::ptr::null_mut(),
-            to.as_raw_fd(),
-            std::ptr::null_mut(),
-            len,
-            flags,
-        )
-    })?;
-    Ok(n as usize)
-}
-
 // ---------------------------------------------------------------- identity
 
 pub fn geteuid() -> u32 {

@@ -100,7 +100,7 @@ struct Data {
 
 impl Data {
     fn create(sizes: &Sizes) -> Data {
-        let dir = bench_base().join(format!("minftpd-bench-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("minftpd-bench-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("small")).unwrap();
         std::fs::create_dir_all(dir.join("list")).unwrap();
@@ -134,14 +134,6 @@ impl Drop for Data {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// Where the test data lives: MINFTPD_BENCH_DIR, else the temp dir. (On
-/// tmpfs both servers stored more slowly than into the page cache of a disk.)
-fn bench_base() -> PathBuf {
-    std::env::var("MINFTPD_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| std::env::temp_dir())
 }
 
 fn write_sized(path: &Path, size: u64) {
@@ -801,7 +793,7 @@ fn main() {
                 .map_or(true, |o| o.iter().any(|x| x == w))
         })
         .collect();
-    println!("preparing test data in {}", bench_base().display());
+    println!("preparing test data in {}", std::env::temp_dir().display());
     let data = Data::create(&opts.sizes);
     let mut results: BTreeMap<(String, String, Kind), Vec<f64>> = BTreeMap::new();
     let mut ceilings = Vec::new();
