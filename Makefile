@@ -29,7 +29,7 @@ run: build ## Serve DIR (default: this directory) read-only to anonymous users o
 	./target/release/minftpd --listen $(LISTEN) --anonymous $(DIR)
 
 test: ## Run the whole test suite: unit tests, then the integration tests with real clients
-	$(CARGO) test --all-targets -- --test-threads=4
+	$(CARGO) test -- --test-threads=4
 
 soak: ## A minute of 200 concurrent sessions with random cuts (MINFTPD_SOAK_SECS to change)
 	$(CARGO) test --release --test tests soak -- --ignored --nocapture

@@ -426,46 +426,36 @@ fn as_root_port_20_keeps_only_cap_net_bind_service() {
 
 #[test]
 fn port_20_is_refused_without_root() {
-    if is_root() {
-        // Drop to nobody for this one start-up, through setpriv if present.
-        if !have("setpriv") {
-            return;
-        }
-        let dir = TempDir::new("p20");
-        let out = run(
-            "setpriv",
-            &[
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                BIN,
-                "-c",
-                "/dev/null",
-                "-l",
-                "127.0.0.1:0",
-                "-r",
-                dir.path().to_str().unwrap(),
-                "-o",
-                "connect_from_port_20=yes",
-            ],
-        );
-        assert_eq!(out.status.code(), Some(2));
-        assert!(String::from_utf8_lossy(&out.stderr)
-            .contains("connect_from_port_20 needs minftpd to be started as root"));
-        return;
-    }
     let dir = TempDir::new("p20");
-    let (code, err) = start_error(&[
+    let dir = dir.path().to_str().unwrap();
+    let server = [
+        BIN,
         "-c",
         "/dev/null",
         "-l",
         "127.0.0.1:0",
         "-r",
-        dir.path().to_str().unwrap(),
+        dir,
         "-o",
         "connect_from_port_20=yes",
-    ]);
-    assert_eq!(code, 2);
+    ];
+    // As root, drop to nobody for this one start-up through setpriv.
+    let mut command: Vec<&str> = Vec::new();
+    if is_root() {
+        if !have("setpriv") {
+            return;
+        }
+        command.extend([
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ]);
+    }
+    command.extend(server);
+    let out = run(command[0], &command[1..]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("connect_from_port_20 needs minftpd to be started as root"),
         "{err}"
