@@ -101,13 +101,21 @@ impl Pool {
         loop {
             let job = jobs.lock().unwrap_or_else(|e| e.into_inner()).recv();
             let Ok((stream, ip)) = job else { return };
-            // A panic ends this session only; the worker lives on.
-            if panic::catch_unwind(AssertUnwindSafe(|| session::run(stream, &self.ctx))).is_err() {
-                log::error!("session from {ip} panicked; session closed");
-            }
-            self.per_ip.remove(ip);
-            self.idle.fetch_add(1, Ordering::SeqCst);
+            self.serve_isolated(ip, || session::run(stream, &self.ctx));
         }
+    }
+
+    /// Runs one session. A panic in it ends that session only (and is
+    /// logged); the worker lives on, and its place in the pool and the
+    /// address's count are given back either way. False after a panic.
+    fn serve_isolated(&self, ip: IpAddr, session: impl FnOnce()) -> bool {
+        let finished = panic::catch_unwind(AssertUnwindSafe(session)).is_ok();
+        if !finished {
+            log::error!("session from {ip} panicked; session closed");
+        }
+        self.per_ip.remove(ip);
+        self.idle.fetch_add(1, Ordering::SeqCst);
+        finished
     }
 
     /// Sessions running now.
@@ -181,4 +189,61 @@ pub fn spawn_acceptors(listeners: Vec<TcpListener>, pool: &Arc<Pool>) -> io::Res
             .spawn(move || accept_loop(listener, pool))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{auth, config::Config, data, fs};
+    use std::sync::atomic::AtomicBool;
+    use std::sync::RwLock;
+
+    fn pool(max_clients: usize, max_per_ip: usize) -> Arc<Pool> {
+        let config = Config {
+            max_clients,
+            max_per_ip,
+            ..Config::default()
+        };
+        let ctx = Context {
+            config,
+            root: fs::Root::open(std::path::Path::new("/")).unwrap(),
+            users: RwLock::new(Arc::new(auth::Users::default())),
+            data: data::Settings {
+                accept_timeout: Duration::from_secs(1),
+                connect_timeout: Duration::from_secs(1),
+                data_timeout: Duration::from_secs(1),
+                pasv_ports: None,
+                from_port_20: false,
+            },
+            xferlog: None,
+            shutdown: AtomicBool::new(false),
+        };
+        Pool::start(Arc::new(ctx)).unwrap()
+    }
+
+    #[test]
+    fn a_panicking_session_gives_its_worker_and_address_slot_back() {
+        let pool = pool(2, 1);
+        let ip: IpAddr = "127.0.0.9".parse().unwrap();
+        assert_eq!(pool.admit(ip), Ok(()));
+        assert_eq!(pool.busy(), 1);
+        assert!(pool.admit(ip).is_err(), "one session per address");
+        assert!(!pool.serve_isolated(ip, || panic!("a bug in one session")));
+        assert_eq!(pool.busy(), 0);
+        assert_eq!(pool.admit(ip), Ok(()), "the address may connect again");
+        assert!(pool.serve_isolated(ip, || {}));
+        assert_eq!(pool.busy(), 0);
+    }
+
+    #[test]
+    fn a_full_pool_refuses_with_a_reason() {
+        let pool = pool(1, 1);
+        let a: IpAddr = "127.0.0.10".parse().unwrap();
+        let b: IpAddr = "127.0.0.11".parse().unwrap();
+        assert_eq!(pool.admit(a), Ok(()));
+        assert_eq!(
+            pool.admit(b),
+            Err("Too many users connected; try again later.")
+        );
+    }
 }

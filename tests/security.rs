@@ -509,3 +509,67 @@ fn sigterm_lets_transfers_finish_and_tells_idle_sessions() {
     let listener = TcpListener::bind(server.addr);
     assert!(listener.is_ok(), "the port is free again");
 }
+
+/// A small tmpfs mounted on a directory for one test, unmounted on drop
+/// (after the server that uses it has stopped).
+struct SmallDisk {
+    server: Option<Server>,
+    mountpoint: std::path::PathBuf,
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        drop(self.server.take());
+        let _ = std::process::Command::new("umount")
+            .arg(&self.mountpoint)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_answers_452_and_keeps_the_old_file() {
+    if !is_root() {
+        eprintln!("SKIPPED: a_full_disk_answers_452_and_keeps_the_old_file needs root to mount a small tmpfs");
+        return;
+    }
+    let root = hostile_root();
+    let mountpoint = root.mkdir("small");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k,mode=0777", "tmpfs"])
+        .arg(&mountpoint)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !mounted {
+        eprintln!(
+            "SKIPPED: a_full_disk_answers_452_and_keeps_the_old_file: cannot mount tmpfs here"
+        );
+        return;
+    }
+    root.write("small/keep.bin", b"the good old file");
+    let etc = TempDir::new("disk-etc");
+    let users = users_file(&etc, &[("rw", "pw", "/", "rw")]);
+    let mut disk = SmallDisk {
+        server: Some(Server::start(
+            root,
+            &["-A", "-w", "-U", users.to_str().unwrap()],
+        )),
+        mountpoint,
+    };
+    let server = disk.server.as_mut().unwrap();
+    let mut ftp = server.connect();
+    ftp.login("rw", "pw");
+    ftp.ok("TYPE I", 200);
+    let reply = ftp.upload("STOR small/keep.bin", &pattern(1 << 20));
+    assert_eq!(reply.code, 452, "{}", reply.text);
+    assert_eq!(server.root.read("small/keep.bin"), b"the good old file");
+    assert_eq!(
+        server.root.names("small"),
+        ["keep.bin"],
+        "no temporary file left"
+    );
+    let reply = ftp.upload("APPE small/keep.bin", &pattern(1 << 20));
+    assert_eq!(reply.code, 452, "{}", reply.text);
+    ftp.ok("NOOP", 200);
+    still_serves(server);
+}
