@@ -228,3 +228,44 @@ fn lftp_mirrors_both_ways_and_pgets() {
     assert_eq!(server.root.read("up/sub/b.bin"), pattern(70_000));
     assert_eq!(local.read("big.bin"), pattern(3 << 20));
 }
+
+#[test]
+fn busybox_ftpget_ftpput_and_wget() {
+    if !have("busybox") || !have("wget") {
+        return;
+    }
+    let root = TempDir::new("busybox");
+    root.write("pub/f.bin", &pattern(50_000));
+    root.mkdir("incoming");
+    let server = Server::start(root, &["-A", "-w", "-o", "anon_upload_dir=/incoming"]);
+    let local = TempDir::new("busybox-local");
+    let got = local.path().join("got.bin");
+    let addr = server.addr.to_string();
+    let out = run(
+        "busybox",
+        &["ftpget", &addr, got.to_str().unwrap(), "pub/f.bin"],
+    );
+    assert!(
+        out.status.success(),
+        "ftpget: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&got).unwrap(), pattern(50_000));
+    let out = run(
+        "busybox",
+        &["ftpput", &addr, "incoming/put.bin", got.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "ftpput: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(server.root.read("incoming/put.bin"), pattern(50_000));
+    let out = run("wget", &["-q", "-O", "-", &server.url("pub/f.bin")]);
+    assert!(
+        out.status.success(),
+        "wget: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, pattern(50_000));
+}
