@@ -126,6 +126,7 @@ fn manual_pages_lint_clean() {
     if !have("mandoc") {
         return;
     }
+    let pages = [project("man/minftpd.8"), project("man/minftpd.conf.5")];
     let out = run(
         "mandoc",
         &[
@@ -133,8 +134,8 @@ fn manual_pages_lint_clean() {
             "lint",
             "-W",
             "warning",
-            "man/minftpd.8",
-            "man/minftpd.conf.5",
+            pages[0].to_str().unwrap(),
+            pages[1].to_str().unwrap(),
         ],
     );
     let report =

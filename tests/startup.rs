@@ -203,8 +203,13 @@ fn openbsd_inetd_launches_minftpd_per_connection() {
     let root = served_dir();
     let etc = TempDir::new("inetd-conf");
     let port = free_port();
+    // inetd runs the service as this user: root in CI, yourself otherwise.
+    let user = String::from_utf8(run("id", &["-un"]).stdout)
+        .unwrap()
+        .trim()
+        .to_string();
     let line = format!(
-        "127.0.0.1:{port} stream tcp nowait root {BIN} minftpd --inetd -c /dev/null -A -r {}\n",
+        "127.0.0.1:{port} stream tcp nowait {user} {BIN} minftpd --inetd -c /dev/null -A -r {}\n",
         root.path().display()
     );
     let conf = etc.write("inetd.conf", line.as_bytes());
