@@ -34,7 +34,7 @@ test: ## Run the whole test suite: unit tests, then the integration tests with r
 soak: ## A minute of 200 concurrent sessions with random cuts (MINFTPD_SOAK_SECS to change)
 	$(CARGO) test --release --test tests soak -- --ignored --nocapture
 
-bench: ## Benchmark minftpd against vsftpd (when installed) and print a table
+bench: build ## Benchmark minftpd against vsftpd (when installed) and print a table
 	$(CARGO) bench --bench ftpbench
 
 check: ## cargo fmt --check and cargo clippy with warnings as errors
