@@ -23,10 +23,37 @@ pub enum Format {
     Facts,
 }
 
-/// What the session may do in the listed directory, for the MLSx `perm` fact.
+/// What the session may do in the listed directory (for the MLSx `perm`
+/// fact), and which MLSx facts it asked for with `OPTS MLST`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Access {
     pub write: bool,
+    pub facts: u8,
+}
+
+/// The MLSx facts, in the order FEAT lists them; bit n of a fact mask is FACT_NAMES[n].
+pub const FACT_NAMES: [&str; 6] = ["type", "size", "modify", "perm", "unix.mode", "unique"];
+pub const ALL_FACTS: u8 = 0b11_1111;
+
+/// The mask of an `OPTS MLST` fact list (`type;size;`); unknown names are ignored.
+pub fn select_facts(list: &str) -> u8 {
+    list.split(';')
+        .filter_map(|name| {
+            FACT_NAMES
+                .iter()
+                .position(|f| f.eq_ignore_ascii_case(name.trim()))
+        })
+        .fold(0, |mask, bit| mask | 1 << bit)
+}
+
+/// A fact mask as the list `OPTS MLST` replies with (`type;size;`).
+pub fn fact_list(mask: u8) -> String {
+    FACT_NAMES
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| mask & 1 << bit != 0)
+        .map(|(_, name)| format!("{name};"))
+        .collect()
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -229,28 +256,45 @@ pub fn write_facts(
         (false, true) => b"adfrw",
         (false, false) => b"r",
     };
+    let want = |bit: usize| access.facts & 1 << bit != 0;
     let mut line = Line::new();
-    line.push(b"type=");
-    line.push(kind.as_bytes());
-    if !st.is_dir() {
-        line.push(b";size=");
+    if want(0) {
+        line.push(b"type=");
+        line.push(kind.as_bytes());
+        line.push(b";");
+    }
+    if want(1) && !st.is_dir() {
+        line.push(b"size=");
         line.num(st.size, 0, false);
+        line.push(b";");
     }
-    line.push(b";modify=");
-    let (y, mo, d, h, mi, sec) = civil_from_epoch(st.mtime);
-    line.radix(y.max(0) as u64, 10, 4);
-    for part in [mo, d, h, mi, sec] {
-        line.two(part, b'0');
+    if want(2) {
+        line.push(b"modify=");
+        let (y, mo, d, h, mi, sec) = civil_from_epoch(st.mtime);
+        line.radix(y.max(0) as u64, 10, 4);
+        for part in [mo, d, h, mi, sec] {
+            line.two(part, b'0');
+        }
+        line.push(b";");
     }
-    line.push(b";perm=");
-    line.push(perm);
-    line.push(b";unix.mode=");
-    line.radix(u64::from(st.mode & 0o7777), 8, 4);
-    line.push(b";unique=");
-    line.radix(st.dev, 16, 1);
-    line.push(b"g");
-    line.radix(st.ino, 16, 1);
-    line.push(b"; ");
+    if want(3) {
+        line.push(b"perm=");
+        line.push(perm);
+        line.push(b";");
+    }
+    if want(4) {
+        line.push(b"unix.mode=");
+        line.radix(u64::from(st.mode & 0o7777), 8, 4);
+        line.push(b";");
+    }
+    if want(5) {
+        line.push(b"unique=");
+        line.radix(st.dev, 16, 1);
+        line.push(b"g");
+        line.radix(st.ino, 16, 1);
+        line.push(b";");
+    }
+    line.push(b" ");
     out.write_all(&line.buf[..line.len])
 }
 
@@ -430,7 +474,10 @@ mod tests {
         let f = facts(
             &stat(libc::S_IFREG | 0o640, 42, 1_577_934_245),
             "file",
-            Access { write: false },
+            Access {
+                write: false,
+                facts: ALL_FACTS,
+            },
         );
         assert_eq!(
             f,
@@ -439,12 +486,45 @@ mod tests {
         let d = facts(
             &stat(libc::S_IFDIR | 0o755, 4096, 0),
             "dir",
-            Access { write: true },
+            Access {
+                write: true,
+                facts: ALL_FACTS,
+            },
         );
         assert_eq!(
             d,
             "type=dir;modify=19700101000000;perm=cdeflmp;unix.mode=0755;unique=803g1a2; "
         );
+    }
+
+    #[test]
+    fn opts_mlst_selects_facts() {
+        let mask = select_facts("Type;SIZE;bogus;unique;");
+        assert_eq!(fact_list(mask), "type;size;unique;");
+        let st = stat(libc::S_IFREG | 0o640, 42, 0);
+        assert_eq!(
+            facts(
+                &st,
+                "file",
+                Access {
+                    write: false,
+                    facts: mask
+                }
+            ),
+            "type=file;size=42;unique=803g1a2; "
+        );
+        assert_eq!(
+            facts(
+                &st,
+                "file",
+                Access {
+                    write: false,
+                    facts: 0
+                }
+            ),
+            " "
+        );
+        assert_eq!(select_facts(""), 0);
     }
 
     #[test]

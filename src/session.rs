@@ -237,6 +237,8 @@ struct Session<'a> {
     pending: Pending,
     epsv_all: bool,
     failures: u32,
+    /// The MLSx facts chosen with OPTS MLST.
+    facts: u8,
     umask: u32,
     idle_timeout: Duration,
 }
@@ -270,6 +272,7 @@ pub fn run(stream: TcpStream, ctx: &Context) {
         pending: Pending::None,
         epsv_all: false,
         failures: 0,
+        facts: listing::ALL_FACTS,
         umask: ctx.config.umask,
         idle_timeout: Duration::from_secs(ctx.config.idle_timeout),
     };
@@ -393,7 +396,7 @@ impl Session<'_> {
             Command::Help(_) => r(HELP, HELP_TEXT),
             Command::Noop => r(OK, "NOOP ok."),
             Command::Feat => r(STATUS, FEATURES),
-            Command::Opts(arg) => opts(&arg),
+            Command::Opts(arg) => self.opts(&arg),
             Command::Host(_) if self.identity.is_some() => {
                 r(BAD_SEQUENCE, "HOST must come before login.")
             }
@@ -514,6 +517,23 @@ impl Session<'_> {
         Ok(Flow::Continue)
     }
 
+    fn opts(&mut self, arg: &[u8]) -> Reply {
+        let text = String::from_utf8_lossy(arg);
+        let (option, value) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
+        match (
+            option.to_ascii_uppercase().as_str(),
+            value.trim().to_ascii_uppercase().as_str(),
+        ) {
+            ("UTF8", "ON" | "") => r(OK, "Always in UTF8 mode."),
+            ("UTF8", "OFF") => r(OK, "Names are passed through as bytes."),
+            ("MLST", _) => {
+                self.facts = listing::select_facts(value);
+                r(OK, format!("MLST OPTS {}", listing::fact_list(self.facts)))
+            }
+            _ => r(BAD_ARGUMENT, "Option not understood."),
+        }
+    }
+
     fn rein(&mut self) -> Reply {
         self.user = None;
         self.identity = None;
@@ -524,6 +544,7 @@ impl Session<'_> {
         self.rename_from = None;
         self.pending = Pending::None;
         self.epsv_all = false;
+        self.facts = listing::ALL_FACTS;
         r(READY, "Ready for a new user.")
     }
 
@@ -798,6 +819,7 @@ impl Session<'_> {
     fn access(&self, vpath: &[u8]) -> Access {
         Access {
             write: self.ctx.config.write_enable && self.identity().may_write_in(vpath),
+            facts: self.facts,
         }
     }
 
@@ -1256,17 +1278,6 @@ enum ListKind {
 fn from_fs(e: &io::Error) -> Reply {
     let (code, text) = fs_error(e);
     r(code, text)
-}
-
-fn opts(arg: &[u8]) -> Reply {
-    let text = String::from_utf8_lossy(arg).to_ascii_uppercase();
-    let mut words = text.split_whitespace();
-    match (words.next(), words.next()) {
-        (Some("UTF8"), Some("ON") | None) => r(OK, "Always in UTF8 mode."),
-        (Some("UTF8"), Some("OFF")) => r(OK, "Names are passed through as bytes."),
-        (Some("MLST"), _) => r(OK, "MLST OPTS type;size;modify;perm;unix.mode;unique;"),
-        _ => r(BAD_ARGUMENT, "Option not understood."),
-    }
 }
 
 const FEATURES: &str = "Features:\nEPRT\nEPSV\nMDTM\nMFMT\nMLST type*;size*;modify*;perm*;unix.mode*;unique*;\nPASV\nREST STREAM\nSIZE\nTVFS\nUTF8\nEnd";

@@ -503,3 +503,25 @@ fn the_log_file_receives_the_server_log() {
         "the log went to stderr too: {stderr}"
     );
 }
+
+#[test]
+fn opts_mlst_chooses_the_facts() {
+    let server = served();
+    let mut ftp = server.anon();
+    assert_eq!(
+        ftp.cmd("OPTS MLST type;size;").text,
+        "200 MLST OPTS type;size;\r\n"
+    );
+    let mlst = ftp.ok("MLST a.txt", 250).text;
+    assert!(mlst.contains("\r\n type=file;size=6; a.txt\r\n"), "{mlst}");
+    let mlsd = ftp.list("MLSD dir");
+    assert_eq!(
+        mlsd.lines()
+            .filter(|l| l.ends_with(" inner.txt"))
+            .collect::<Vec<_>>(),
+        ["type=file;size=5; inner.txt"]
+    );
+    assert_eq!(ftp.cmd("OPTS MLST").text, "200 MLST OPTS \r\n");
+    assert!(ftp.ok("MLST a.txt", 250).text.contains("\r\n  a.txt\r\n"));
+    ftp.ok("OPTS FROB", 501);
+}
