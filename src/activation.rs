@@ -30,13 +30,19 @@ pub fn inetd_connection() -> io::Result<TcpStream> {
     Ok(TcpStream::from(fd))
 }
 
+/// Removes systemd's socket variables so that nothing started later sees
+/// them. Call before any thread starts.
+pub fn clear_systemd_env() {
+    std::env::remove_var("LISTEN_PID");
+    std::env::remove_var("LISTEN_FDS");
+    std::env::remove_var("LISTEN_FDNAMES");
+}
+
 /// Reads and clears `LISTEN_PID`/`LISTEN_FDS`. Call before any thread starts.
 pub fn systemd_sockets() -> io::Result<Option<Inherited>> {
     let pid = std::env::var("LISTEN_PID").ok();
     let fds = std::env::var("LISTEN_FDS").ok();
-    std::env::remove_var("LISTEN_PID");
-    std::env::remove_var("LISTEN_FDS");
-    std::env::remove_var("LISTEN_FDNAMES");
+    clear_systemd_env();
     let (Some(pid), Some(fds)) = (pid, fds) else {
         return Ok(None);
     };

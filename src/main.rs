@@ -180,8 +180,12 @@ fn load_config(m: &getopts::Matches) -> Result<Config, ConfigError> {
     let mut config = Config::default();
     let explicit = m.opt_str("config");
     let path = explicit.clone().unwrap_or_else(|| DEFAULT_CONFIG.into());
+    let mut file_text = String::new();
     match std::fs::read_to_string(&path) {
-        Ok(text) => config.apply_file(&path, &text)?,
+        Ok(text) => {
+            config.apply_file(&path, &text)?;
+            file_text = text;
+        }
         Err(e) if explicit.is_some() || e.kind() != io::ErrorKind::NotFound => {
             return Err(ConfigError {
                 source: Source::File {
@@ -194,7 +198,8 @@ fn load_config(m: &getopts::Matches) -> Result<Config, ConfigError> {
         }
         Err(_) => {}
     }
-    for (key, value) in flag_settings(m)? {
+    let flags = flag_settings(m)?;
+    for (key, value) in flags.clone() {
         config.set(&key, &value).map_err(|reason| ConfigError {
             source: Source::Option,
             key,
@@ -204,8 +209,38 @@ fn load_config(m: &getopts::Matches) -> Result<Config, ConfigError> {
     for option in m.opt_strs("option") {
         config.apply_option(&option)?;
     }
-    config.validate()?;
+    config.validate().map_err(|mut e| {
+        e.source = origin(&e.key, &path, &file_text, &flags, &m.opt_strs("option"));
+        e
+    })?;
     Ok(config)
+}
+
+/// Where the value of `key` that won came from: the last `-o`, else a flag,
+/// else the last line of the file that set it, else the built-in default.
+fn origin(
+    key: &str,
+    path: &str,
+    file_text: &str,
+    flags: &[(String, String)],
+    options: &[String],
+) -> Source {
+    let sets = |text: &str| text.split_once('=').is_some_and(|(k, _)| k.trim() == key);
+    if options.iter().any(|o| sets(o)) || flags.iter().any(|(k, _)| k == key) {
+        return Source::Option;
+    }
+    let line = file_text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim_start().starts_with('#') && sets(l))
+        .last();
+    match line {
+        Some((index, _)) => Source::File {
+            path: path.to_string(),
+            line: index + 1,
+        },
+        None => Source::Default,
+    }
 }
 
 fn hash_password_mode() -> ExitCode {
@@ -314,6 +349,7 @@ enum Sockets {
 fn start(config: Config, inetd: bool) -> Result<(), Failure> {
     // 2. the sockets
     let sockets = if inetd {
+        activation::clear_systemd_env();
         Sockets::One(activation::inetd_connection().map_err(runtime)?)
     } else {
         match activation::systemd_sockets().map_err(runtime)? {
@@ -370,7 +406,16 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
     // 5. serve
     match sockets {
         Sockets::One(stream) => {
-            session::run(stream, &ctx);
+            // The session runs beside the main thread so that signals mean the
+            // same as standalone: SIGHUP reloads, SIGTERM ends an idle session
+            // with 421 and gives a running transfer the grace.
+            let session_ctx = Arc::clone(&ctx);
+            let session = std::thread::Builder::new()
+                .name("session".into())
+                .spawn(move || session::run(stream, &session_ctx))
+                .map_err(runtime)?;
+            wait_for_signals(&ctx, users_file.as_ref(), || session.is_finished());
+            shut_down(&ctx, grace, || usize::from(!session.is_finished()));
             Ok(())
         }
         Sockets::Listeners(listeners) => {
@@ -384,8 +429,8 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
             }
             let pool = server::Pool::start(Arc::clone(&ctx)).map_err(runtime)?;
             server::spawn_acceptors(listeners, &pool).map_err(runtime)?;
-            wait_for_signals(&ctx, users_file.as_ref());
-            shut_down(&ctx, &pool, grace);
+            wait_for_signals(&ctx, users_file.as_ref(), || false);
+            shut_down(&ctx, grace, || pool.busy());
             Ok(())
         }
     }
@@ -431,9 +476,13 @@ fn confine(config: &Config) -> Result<(), Failure> {
 }
 
 /// The main thread's job once serving: reload the users file on SIGHUP, and
-/// return on SIGTERM or SIGINT.
-fn wait_for_signals(ctx: &session::Context, users_file: Option<&auth::UsersFile>) {
-    while !sys::termination_requested() {
+/// return on SIGTERM or SIGINT, or once `done` says there is nothing to serve.
+fn wait_for_signals(
+    ctx: &session::Context,
+    users_file: Option<&auth::UsersFile>,
+    done: impl Fn() -> bool,
+) {
+    while !sys::termination_requested() && !done() {
         std::thread::sleep(Duration::from_millis(100));
         if sys::take_reload_request() {
             reload_users(ctx, users_file);
@@ -442,16 +491,19 @@ fn wait_for_signals(ctx: &session::Context, users_file: Option<&auth::UsersFile>
 }
 
 /// Stops accepting, lets idle sessions say 421, and gives running transfers
-/// up to `grace` to finish.
-fn shut_down(ctx: &session::Context, pool: &server::Pool, grace: Duration) {
-    ::log::info!("shutting down: {} session(s) open", pool.busy());
+/// (`busy` counts the sessions left) up to `grace` to finish.
+fn shut_down(ctx: &session::Context, grace: Duration, busy: impl Fn() -> usize) {
+    if busy() == 0 {
+        return;
+    }
+    ::log::info!("shutting down: {} session(s) open", busy());
     ctx.shutdown.store(true, Ordering::SeqCst);
     let deadline = std::time::Instant::now() + grace;
-    while pool.busy() > 0 && std::time::Instant::now() < deadline {
+    while busy() > 0 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    if pool.busy() > 0 {
-        ::log::warn!("shutdown grace over: ending {} session(s)", pool.busy());
+    if busy() > 0 {
+        ::log::warn!("shutdown grace over: ending {} session(s)", busy());
     }
     let _ = io::stderr().flush();
 }

@@ -461,3 +461,24 @@ fn port_20_is_refused_without_root() {
         "{err}"
     );
 }
+
+#[test]
+fn a_bad_root_names_where_it_was_set() {
+    let etc = TempDir::new("origin");
+    let conf = etc.write("m.conf", b"# a comment\nroot = /nonexistent/from-file\n");
+    let (code, err) = start_error(&["-c", conf.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!(
+            "{}:2: root: /nonexistent/from-file is not a directory",
+            conf.display()
+        )),
+        "{err}"
+    );
+    let (code, err) = start_error(&["-c", conf.to_str().unwrap(), "-r", "/nonexistent/from-flag"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("command line: root: /nonexistent/from-flag is not a directory"),
+        "{err}"
+    );
+}

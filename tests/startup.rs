@@ -124,6 +124,44 @@ fn inetd_mode_serves_one_session_on_standard_input() {
 }
 
 #[test]
+fn inetd_mode_ends_an_idle_session_on_sigterm() {
+    let root = served_dir();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = std::thread::spawn(move || Ftp::connect(addr));
+    let (conn, _) = listener.accept().unwrap();
+    let fd = |s: &TcpStream| Stdio::from(OwnedFd::from(s.try_clone().unwrap()));
+    let mut child = Kill(
+        Command::new(BIN)
+            .args(["--inetd", "-c", "/dev/null", "-A", "-r"])
+            .arg(root.path())
+            .stdin(fd(&conn))
+            .stdout(fd(&conn))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    drop(conn);
+    let mut ftp = client.join().unwrap();
+    ftp.login("anonymous", "x");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(ftp.reply().code, 421, "an idle inetd session is told");
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "minftpd --inetd ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
 fn inetd_mode_refuses_a_terminal_or_file_on_standard_input() {
     let root = served_dir();
     let out = Command::new(BIN)
