@@ -6,6 +6,7 @@ LISTEN  ?= 127.0.0.1:2121
 PREFIX  ?= /usr/local
 DESTDIR ?=
 TARGET  ?= x86_64-unknown-linux-musl
+LIBC    ?= musl
 
 SBINDIR  = $(PREFIX)/sbin
 MANDIR   = $(PREFIX)/share/man
@@ -13,7 +14,7 @@ UNITDIR  = $(PREFIX)/lib/systemd/system
 BIN      = target/release/minftpd
 UNITS    = minftpd.socket minftpd.service minftpd-inetd.socket minftpd-inetd@.service
 
-.PHONY: all build run test soak bench check man-lint static install uninstall clean help
+.PHONY: all build run test soak bench check man-lint static conf-example install uninstall clean help
 
 all: build ## Build the release binary (target/release/minftpd)
 
@@ -44,18 +45,37 @@ check: ## cargo fmt --check and cargo clippy with warnings as errors
 man-lint: ## mandoc -T lint on both manual pages
 	mandoc -T lint -W warning man/minftpd.8 man/minftpd.conf.5
 
-static: ## Fully static stripped binary for TARGET (default x86_64 musl; glibc static fallback)
+static: ## Fully static, stripped binary for TARGET (x86_64 musl by default; LIBC=glibc or no musl target: static glibc)
 	@set -e; \
-	if rustup target list --installed 2>/dev/null | grep -qx '$(TARGET)' || rustup target add '$(TARGET)'; then \
+	musl=; \
+	if [ '$(LIBC)' = musl ]; then \
+	  if rustup target list --installed 2>/dev/null | grep -qx '$(TARGET)'; then musl=yes; \
+	  elif rustup target add '$(TARGET)'; then musl=yes; fi; \
+	fi; \
+	if [ -n "$$musl" ]; then \
 	  case '$(TARGET)' in x86_64-*) linker=;; *) linker='-C linker=rust-lld';; esac; \
 	  RUSTFLAGS="-C target-feature=+crt-static $$linker" $(CARGO) build --release --target '$(TARGET)'; \
 	  out=$${CARGO_TARGET_DIR:-target}/$(TARGET)/release/minftpd; kind="musl ($(TARGET))"; \
 	else \
-	  echo "static: target $(TARGET) unavailable; building a static glibc binary instead"; \
+	  case '$(TARGET)' in x86_64-*) ;; \
+	    *) echo "static: target $(TARGET) is not installed and cannot be added; the glibc fallback is for x86_64 only" >&2; exit 1;; \
+	  esac; \
+	  crypt=$$($(CC) -print-file-name=libcrypt.a); \
+	  if [ ! -f "$$crypt" ]; then echo "static: no libcrypt.a for the glibc fallback (apt-get install libcrypt-dev)" >&2; exit 1; fi; \
+	  echo "static: building a static glibc binary instead of musl, with $$crypt"; \
 	  RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target x86_64-unknown-linux-gnu; \
-	  out=$${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release/minftpd; kind="glibc static"; \
+	  out=$${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release/minftpd; kind="glibc static (x86_64-unknown-linux-gnu)"; \
 	fi; \
 	echo "static: built $$kind: $$out, $$(stat -c %s $$out) bytes"
+
+conf-example: $(BIN) ## Regenerate contrib/minftpd.conf from `minftpd --check-config`, every key commented out
+	$(BIN) -c /dev/null --check-config -r / > contrib/minftpd.conf.effective
+	{ printf '%s\n' '# /etc/minftpd.conf: an example. Every key is shown with its default,' \
+	    '# commented out; see minftpd.conf(5). minftpd --check-config prints the' \
+	    '# effective configuration.'; \
+	  sed -e '1d' -e 's|^root = /$$|root = /srv/ftp|' -e 's/^\([a-z0-9_]* = \)/#\1/' contrib/minftpd.conf.effective; \
+	} > contrib/minftpd.conf
+	rm contrib/minftpd.conf.effective
 
 install: $(BIN) ## Install to $(DESTDIR)$(PREFIX): sbin, man5/man8, systemd units, /etc/minftpd.conf if none
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR)
@@ -85,4 +105,4 @@ clean: ## Remove build output
 	$(CARGO) clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
