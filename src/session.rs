@@ -332,6 +332,11 @@ impl Session<'_> {
             self.send(r(NOT_LOGGED_IN, "Please login with USER and PASS."))?;
             return Ok(Flow::Continue);
         }
+        // RNTO must come right after RNFR (RFC 959 4.1.3): anything else
+        // forgets the rename source.
+        if !matches!(cmd, Command::Rnto(_) | Command::Rnfr(_)) {
+            self.rename_from = None;
+        }
         let reply = match cmd {
             Command::User(name) => self.user(name),
             Command::Pass(password) => return self.pass(&password),
@@ -887,9 +892,11 @@ impl Session<'_> {
                     return r(BAD_ARGUMENT, "Usage: SITE CHMOD MODE PATH.");
                 }
                 let path = path.to_vec();
-                self.modify(&path, "SITE CHMOD command ok.", move |root, p| {
+                // SITE replies with 200 (RFC 959 5.4), not FILE_OK.
+                let (code, text) = self.modify(&path, "SITE CHMOD command ok.", move |root, p| {
                     root.chmod(p, mode & 0o777)
-                })
+                });
+                (if code == FILE_OK { OK } else { code }, text)
             }
             "UMASK" if rest.is_empty() => {
                 r(OK, format!("Your current UMASK is {:04o}.", self.umask))
