@@ -269,3 +269,234 @@ fn busybox_ftpget_ftpput_and_wget() {
     );
     assert_eq!(out.stdout, pattern(50_000));
 }
+
+#[test]
+fn curl_resumes_a_download_with_continue_at() {
+    if !have("curl") {
+        return;
+    }
+    let root = TempDir::new("curl-c");
+    let data = pattern(500_000);
+    root.write("d.bin", &data);
+    let server = Server::start(root, &["-A"]);
+    let local = TempDir::new("curl-c-local");
+    let partial = local.write("d.bin", &data[..123_456]);
+    let partial = partial.to_str().unwrap();
+    let out = curl(&["-v", "-C", "-", "-o", partial, &server.url("d.bin")]);
+    let trace = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{trace}");
+    assert!(trace.contains("> REST 123456"), "{trace}");
+    assert_eq!(local.read("d.bin"), data);
+    // An explicit offset, as `-C 400000`.
+    let partial = local.write("e.bin", &data[..400_000]);
+    curl_ok(&[
+        "-C",
+        "400000",
+        "-o",
+        partial.to_str().unwrap(),
+        &server.url("d.bin"),
+    ]);
+    assert_eq!(local.read("e.bin"), data);
+}
+
+#[test]
+fn curl_nlst_and_ascii_upload() {
+    if !have("curl") {
+        return;
+    }
+    let root = TempDir::new("curl-ascii");
+    root.write("pub/one.txt", b"1");
+    root.write("pub/two.txt", b"2");
+    root.mkdir("up");
+    let server = Server::start(root, &["-A", "-w", "-o", "anon_upload_dir=/up"]);
+    let names = String::from_utf8(curl_ok(&["-l", &server.url("pub/")])).unwrap();
+    let mut names: Vec<&str> = names.lines().collect();
+    names.sort();
+    assert_eq!(names, ["one.txt", "two.txt"]);
+    // --crlf makes curl send CRLF line ends; in ASCII type the server stores LF.
+    let local = TempDir::new("curl-ascii-local");
+    let text = local.write("t.txt", b"first\nsecond\nthird\n");
+    let out = curl(&[
+        "-v",
+        "--crlf",
+        "-T",
+        text.to_str().unwrap(),
+        &format!("{};type=a", server.url("up/t.txt")),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TYPE A"));
+    assert_eq!(server.root.read("up/t.txt"), b"first\nsecond\nthird\n");
+}
+
+#[test]
+fn curl_as_anonymous_may_only_add_to_the_upload_dir() {
+    if !have("curl") {
+        return;
+    }
+    let root = TempDir::new("curl-anon");
+    root.write("up/old.txt", b"old");
+    root.write("pub.txt", b"pub");
+    let server = Server::start(root, &["-A", "-w", "-o", "anon_upload_dir=/up"]);
+    let local = TempDir::new("curl-anon-local");
+    let file = local.write("f.txt", b"fresh");
+    let file = file.to_str().unwrap();
+    curl_ok(&["-T", file, &server.url("up/new.txt")]);
+    assert_eq!(server.root.read("up/new.txt"), b"fresh");
+    curl_ok(&[
+        "--ftp-create-dirs",
+        "-T",
+        file,
+        &server.url("up/made/deep.txt"),
+    ]);
+    assert_eq!(server.root.read("up/made/deep.txt"), b"fresh");
+    for (args, what) in [
+        (
+            vec!["-T", file, &server.url("up/old.txt")] as Vec<&str>,
+            "overwrite",
+        ),
+        (
+            vec!["-T", file, &server.url("elsewhere.txt")],
+            "upload outside",
+        ),
+        (vec!["-a", "-T", file, &server.url("up/old.txt")], "append"),
+        (vec!["-Q", "DELE up/old.txt", &server.url("")], "DELE"),
+        (
+            vec![
+                "-Q",
+                "RNFR up/old.txt",
+                "-Q",
+                "RNTO up/moved.txt",
+                &server.url(""),
+            ],
+            "rename",
+        ),
+        (vec!["-Q", "DELE pub.txt", &server.url("")], "DELE outside"),
+    ] {
+        let out = curl(&args);
+        assert!(!out.status.success(), "anonymous {what} was allowed");
+    }
+    assert_eq!(server.root.read("up/old.txt"), b"old");
+    assert_eq!(server.root.read("pub.txt"), b"pub");
+    assert!(!server.root.path().join("elsewhere.txt").exists());
+    assert!(!server.root.path().join("up/moved.txt").exists());
+}
+
+#[test]
+fn ftplib_active_mode_and_writes() {
+    if !have("python3") {
+        return;
+    }
+    let root = TempDir::new("ftplib-w");
+    root.write("a.txt", b"line1\nline2\n");
+    root.write("big.bin", &pattern(1 << 20));
+    let (server, _etc) = with_writer(root);
+    let script = format!(
+        r#"
+import ftplib, io, hashlib
+f = ftplib.FTP()
+f.connect('127.0.0.1', {port}, timeout=20)
+f.login('rw', 'secret')
+# Active mode: ftplib sends PORT (EPRT for IPv6) and listens.
+f.set_pasv(False)
+buf = io.BytesIO()
+f.retrbinary('RETR big.bin', buf.write)
+print('ACTIVE-MD5', hashlib.md5(buf.getvalue()).hexdigest())
+lines = []
+f.retrlines('LIST', lines.append)
+assert any(l.endswith(' a.txt') for l in lines), lines
+f.set_pasv(True)
+# ASCII both ways: retrlines gets the lines, storlines sends CRLF.
+got = []
+f.retrlines('RETR a.txt', got.append)
+assert got == ['line1', 'line2'], got
+f.storlines('STOR lines.txt', io.BytesIO(b'x\ny\n'))
+# MKD with a quote in the name: ftplib parses the doubled quotes back.
+assert f.mkd('q"dir') == '/q"dir', f.mkd
+f.cwd('q"dir')
+assert f.pwd() == '/q"dir', f.pwd()
+f.cwd('..')
+f.cwd('..')
+assert f.pwd() == '/', f.pwd()
+f.rename('a.txt', 'q"dir/b.txt')
+assert f.nlst('q"dir') in (['b.txt'], ['q"dir/b.txt']), f.nlst('q"dir')
+f.delete('q"dir/b.txt')
+f.rmd('q"dir')
+try:
+    f.delete('nope')
+    print('DELE-missing no error')
+except ftplib.error_perm as e:
+    print('DELE-missing', str(e)[:3])
+f.quit()
+print('OK')
+"#,
+        port = server.port()
+    );
+    let out = python(&script);
+    assert!(out.ends_with("OK\n"), "{out}");
+    let md5 = run(
+        "md5sum",
+        &[server.root.path().join("big.bin").to_str().unwrap()],
+    );
+    let md5 = String::from_utf8(md5.stdout).unwrap();
+    assert!(
+        out.contains(&format!("ACTIVE-MD5 {}", &md5[..32])),
+        "{out} vs {md5}"
+    );
+    assert!(out.contains("DELE-missing 550"), "{out}");
+    assert_eq!(server.root.read("lines.txt"), b"x\ny\n");
+    assert!(!server.root.path().join("q\"dir").exists());
+    assert!(!server.root.path().join("a.txt").exists());
+}
+
+#[test]
+fn lftp_in_active_mode_and_as_anonymous() {
+    if !have("lftp") {
+        return;
+    }
+    let root = TempDir::new("lftp-anon");
+    root.write("pub/a.txt", b"a-content");
+    root.write("pub/sub/b.bin", &pattern(300_000));
+    root.write("pub/.dot", b"dot");
+    let server = Server::start(root, &["-A"]);
+    let local = TempDir::new("lftp-anon-local");
+    let local_path = local.path().to_str().unwrap();
+    let script = format!(
+        "debug -o {local_path}/debug.log 5; \
+         set net:max-retries 1; set net:timeout 10; set ftp:passive-mode off; \
+         open ftp://{addr}; cls -1 pub; get pub/a.txt -o {local_path}/a.txt; \
+         mirror pub {local_path}/down; quit",
+        addr = server.addr
+    );
+    let out = run("lftp", &["-c", &script]);
+    assert!(
+        out.status.success(),
+        "lftp: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed.contains("a.txt") && listed.contains("sub"),
+        "{listed}"
+    );
+    assert_eq!(local.read("a.txt"), b"a-content");
+    assert_eq!(local.read("down/a.txt"), b"a-content");
+    assert_eq!(local.read("down/sub/b.bin"), pattern(300_000));
+    let debug = String::from_utf8_lossy(&local.read("debug.log")).into_owned();
+    assert!(
+        debug.contains("---> EPRT |1|127.0.0.1|") || debug.contains("---> PORT 127,0,0,1,"),
+        "lftp did not use active mode: {debug}"
+    );
+    assert!(!debug.contains("---> EPSV") && !debug.contains("---> PASV"));
+    // A read-only server refuses lftp's upload and keeps its tree.
+    let script = format!(
+        "set net:max-retries 1; set net:timeout 10; open ftp://{}; put {local_path}/a.txt -o pub/new.txt; quit",
+        server.addr
+    );
+    let out = run("lftp", &["-c", &script]);
+    assert!(!out.status.success(), "anonymous put succeeded");
+    assert!(!server.root.path().join("pub/new.txt").exists());
+}

@@ -519,10 +519,16 @@ struct SmallDisk {
 
 impl Drop for SmallDisk {
     fn drop(&mut self) {
+        // The server's root holds the mountpoint: its TempDir cannot be
+        // removed while mounted, so remove it again once unmounted.
+        let root = self.server.as_ref().map(|s| s.root.path().to_path_buf());
         drop(self.server.take());
         let _ = std::process::Command::new("umount")
             .arg(&self.mountpoint)
             .status();
+        if let Some(root) = root {
+            let _ = std::fs::remove_dir_all(root);
+        }
     }
 }
 
@@ -572,4 +578,339 @@ fn a_full_disk_answers_452_and_keeps_the_old_file() {
     assert_eq!(reply.code, 452, "{}", reply.text);
     ftp.ok("NOOP", 200);
     still_serves(server);
+}
+
+/// Names, contents, modes and times of every file in a directory, to compare
+/// before and after an attack.
+fn snapshot(dir: &std::path::Path) -> Vec<(String, Vec<u8>, u32, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut all: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let meta = std::fs::symlink_metadata(e.path()).unwrap();
+            let data = if meta.is_file() {
+                std::fs::read(e.path()).unwrap()
+            } else {
+                Vec::new()
+            };
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                data,
+                meta.mode(),
+                meta.mtime() as u64,
+            )
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+#[test]
+fn traversal_in_listings_and_metadata_commands() {
+    let outside = TempDir::new("outside-ls");
+    outside.write("secret.txt", b"SECRET");
+    let outside_name = outside.path().file_name().unwrap().to_str().unwrap();
+    let server = Server::start(hostile_root(), &["-A"]);
+    let mut ftp = server.anon();
+    let rel = format!("../{outside_name}");
+    let abs = outside.path().to_str().unwrap().to_string();
+    for dir in [rel.as_str(), abs.as_str(), "../../../../etc", "/etc"] {
+        for cmd in ["CWD", "MLST", "SIZE", "MDTM", "STAT"] {
+            let target = if cmd == "CWD" || cmd == "STAT" {
+                dir.to_string()
+            } else {
+                format!(
+                    "{dir}/{}",
+                    if dir.ends_with("etc") {
+                        "passwd"
+                    } else {
+                        "secret.txt"
+                    }
+                )
+            };
+            let reply = ftp.cmd(&format!("{cmd} {target}"));
+            assert_eq!(reply.code, 550, "{cmd} {target}: {}", reply.text);
+            assert!(!reply.text.contains("SECRET") && !reply.text.contains("root:"));
+        }
+        for cmd in ["LIST", "NLST", "MLSD"] {
+            let mut data = ftp.epsv();
+            let reply = ftp.cmd(&format!("{cmd} {dir}"));
+            assert_eq!(reply.code, 550, "{cmd} {dir}: {}", reply.text);
+            data.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            let _ = data.read(&mut [0u8; 16]);
+        }
+    }
+    // ".." from the root lists the root itself, nothing above it.
+    let mut names: Vec<String> = ftp
+        .list("NLST ../../..")
+        .lines()
+        .map(String::from)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["inside.txt"]);
+    let stat = ftp.ok("STAT ../..", 213).text;
+    assert!(
+        stat.contains(" inside.txt\r\n") && !stat.contains(outside_name),
+        "{stat}"
+    );
+    assert!(
+        !stat.contains(server.root.path().to_str().unwrap()),
+        "host path in {stat}"
+    );
+    still_serves(&server);
+}
+
+#[test]
+fn writes_never_escape_the_root() {
+    let outside = TempDir::new("outside-w");
+    outside.write("secret.txt", b"SECRET");
+    outside.mkdir("sub");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let secret = outside.path().join("secret.txt");
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o646)).unwrap();
+    }
+    let before = snapshot(outside.path());
+    let outside_name = outside
+        .path()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let outside_abs = outside.path().to_str().unwrap().to_string();
+    let root = hostile_root();
+    // Links planted by a local user (or an earlier upload) pointing out of the root.
+    std::os::unix::fs::symlink(outside.path(), root.path().join("out-link")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.txt"),
+        root.path().join("out-file"),
+    )
+    .unwrap();
+    // Relative links too: under root the server is chrooted, which already
+    // defuses absolute ones; "../" ones test the path resolver itself.
+    std::os::unix::fs::symlink(format!("../{outside_name}"), root.path().join("rel-link")).unwrap();
+    std::os::unix::fs::symlink(
+        format!("../{outside_name}/secret.txt"),
+        root.path().join("rel-file"),
+    )
+    .unwrap();
+    let (server, _etc) = rw_server(root, &[]);
+    let mut ftp = server.connect();
+    ftp.login("rw", "pw");
+    ftp.ok("TYPE I", 200);
+    let mut attempts: Vec<(String, u16)> = Vec::new();
+    let targets = [
+        format!("../{outside_name}"),
+        outside_abs.clone(),
+        "out-link".to_string(),
+        "rel-link".to_string(),
+        format!("/../../{outside_name}"),
+    ];
+    for dir in &targets {
+        for line in [
+            format!("STOR {dir}/pwned"),
+            format!("STOR {dir}/secret.txt"),
+            format!("APPE {dir}/secret.txt"),
+            format!("STOU {dir}/secret.txt"),
+        ] {
+            let code = ftp.upload(&line, b"PWNED").code;
+            attempts.push((line, code));
+        }
+        for line in [
+            format!("MKD {dir}/newdir"),
+            format!("RMD {dir}/sub"),
+            format!("DELE {dir}/secret.txt"),
+            format!("SITE CHMOD 777 {dir}/secret.txt"),
+            format!("MFMT 20000101000000 {dir}/secret.txt"),
+        ] {
+            let code = ftp.cmd(&line).code;
+            attempts.push((line, code));
+        }
+        let rnfr = format!("RNFR {dir}/secret.txt");
+        let code = ftp.cmd(&rnfr).code;
+        attempts.push((rnfr, code));
+        if code == 350 {
+            let rnto = "RNTO stolen.txt".to_string();
+            let code = ftp.cmd(&rnto).code;
+            attempts.push((rnto, code));
+        }
+        // Moving a file of ours out of the root.
+        ftp.stor("mine.txt", b"MINE");
+        ftp.ok("RNFR mine.txt", 350);
+        let rnto = format!("RNTO {dir}/mine.txt");
+        let code = ftp.cmd(&rnto).code;
+        attempts.push((rnto, code));
+    }
+    // Through a link to the outside file itself: the link may be replaced
+    // inside the root, but the file it points to must not change. The
+    // commands that act in place go first, while the link is still a link.
+    for link in ["out-file", "rel-file"] {
+        for line in [
+            format!("SITE CHMOD 777 {link}"),
+            format!("MFMT 20000101000000 {link}"),
+        ] {
+            let code = ftp.cmd(&line).code;
+            attempts.push((line, code));
+        }
+        let line = format!("APPE {link}");
+        let code = ftp.upload(&line, b"PWNED").code;
+        attempts.push((line, code));
+        let line = format!("STOR {link}");
+        let code = ftp.upload(&line, b"PWNED").code;
+        attempts.push((line, code));
+        let line = format!("DELE {link}");
+        let code = ftp.cmd(&line).code;
+        attempts.push((line, code));
+    }
+    ftp.ok("NOOP", 200);
+    assert_eq!(
+        snapshot(outside.path()),
+        before,
+        "the outside directory changed; replies: {attempts:?}"
+    );
+    // A file of the outside renamed in would have left the snapshot above;
+    // make sure nothing of it appeared inside either.
+    for name in server.root.names("") {
+        let path = server.root.path().join(&name);
+        if path.is_file() {
+            assert_ne!(
+                std::fs::read(&path).unwrap(),
+                b"SECRET",
+                "{name}: {attempts:?}"
+            );
+        }
+    }
+    still_serves(&server);
+}
+
+#[test]
+fn passive_theft_cannot_inject_data_into_an_upload() {
+    if !have("python3") {
+        return;
+    }
+    let root = hostile_root();
+    root.write("target.bin", b"old");
+    let (server, _etc) = rw_server(root, &[]);
+    let mut ftp = server.connect();
+    ftp.login("rw", "pw");
+    ftp.ok("TYPE I", 200);
+    let reply = ftp.ok("EPSV", 229);
+    let port: u16 = reply.text.split('|').nth(3).unwrap().parse().unwrap();
+    let target = SocketAddr::from(([127, 0, 0, 1], port));
+    // The thief connects from 127.0.0.2 first and pushes its own bytes.
+    let mut thief = std::process::Command::new("python3")
+        .args([
+            "-c",
+            &format!(
+                r#"
+import socket
+s = socket.socket()
+s.settimeout(15)
+s.bind(('127.0.0.2', 0))
+s.connect(('127.0.0.1', {port}))
+print('connected', flush=True)
+try:
+    s.sendall(b'EVIL' * 1000)
+    print(repr(s.recv(100)))
+except OSError as e:
+    print('closed', type(e).__name__)
+"#
+            ),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut thief_out = std::io::BufReader::new(thief.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut thief_out, &mut line).unwrap();
+    assert_eq!(line.trim(), "connected");
+    ftp.send_raw(b"STOR target.bin\r\n");
+    let mut data = TcpStream::connect_timeout(&target, TIMEOUT).unwrap();
+    let opening = ftp.reply();
+    assert_eq!(opening.code, 150, "{}", opening.text);
+    let good = pattern(100_000);
+    data.write_all(&good).unwrap();
+    drop(data);
+    let done = ftp.reply();
+    assert_eq!(done.code, 226, "{}", done.text);
+    assert_eq!(
+        server.root.read("target.bin"),
+        good,
+        "the upload is the client's"
+    );
+    line.clear();
+    std::io::BufRead::read_line(&mut thief_out, &mut line).unwrap();
+    assert!(
+        line.trim() == "b''" || line.starts_with("closed"),
+        "the thief's connection was not closed: {line}"
+    );
+    assert!(thief.wait().unwrap().success());
+}
+
+#[test]
+fn malformed_port_and_eprt_set_up_nothing() {
+    let server = Server::start(hostile_root(), &["-A"]);
+    let mut ftp = server.anon();
+    for line in [
+        "PORT 127,0,0,1,300,1",
+        "PORT 127,0,0,1,4,-1",
+        "PORT 127,0,0,1,4,1,9",
+        "PORT 127.0.0.1.4.1",
+        "PORT",
+        "EPRT |1|127.0.0.1|70000|",
+        "EPRT |1|127.0.0.1||",
+        "EPRT |3|127.0.0.1|5000|",
+        "EPRT 127.0.0.1 5000",
+        "EPRT |1|localhost|5000|",
+    ] {
+        let reply = ftp.cmd(line);
+        assert!(
+            matches!(reply.code, 500 | 501 | 504 | 522),
+            "{line}: {}",
+            reply.text
+        );
+    }
+    ftp.ok("RETR inside.txt", 425);
+    still_serves(&server);
+}
+
+#[test]
+fn nul_bytes_in_other_commands() {
+    let server = Server::start(hostile_root(), &["-A"]);
+    let mut ftp = server.connect();
+    ftp.send_raw(b"USER anony\0mous\r\n");
+    let reply = ftp.reply();
+    if reply.code == 331 {
+        // Whatever the name became, it is not "anonymous".
+        ftp.send_raw(b"PASS x\r\n");
+        let pass = ftp.reply();
+        assert_ne!(pass.code, 230, "USER with a NUL logged in: {}", pass.text);
+    } else {
+        assert!(
+            matches!(reply.code, 500 | 501 | 530 | 553),
+            "{}",
+            reply.text
+        );
+    }
+    ftp.login("anonymous", "x");
+    for raw in [
+        &b"CWD /\0etc\r\n"[..],
+        b"MDTM inside.txt\0x\r\n",
+        b"MLST \0\r\n",
+        b"\0\0\0\r\n",
+    ] {
+        ftp.send_raw(raw);
+        let reply = ftp.reply();
+        assert!(
+            reply.code >= 500 && reply.code < 600,
+            "{:?}: {}",
+            String::from_utf8_lossy(raw),
+            reply.text
+        );
+    }
+    assert!(ftp.cmd("PWD").text.starts_with("257 \"/\""));
+    still_serves(&server);
 }
