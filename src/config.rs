@@ -20,6 +20,8 @@ pub const KEYS: &[Key] = &[
     Key { name: "anonymous_enable", default: "no", doc: "allow logins as anonymous or ftp with any password" },
     Key { name: "anon_root", default: "/", doc: "directory under root that anonymous users see as /" },
     Key { name: "anon_upload_dir", default: "", doc: "virtual directory where anonymous users may create files and directories (needs write_enable)" },
+    Key { name: "anon_umask", default: "077", doc: "octal umask for anonymous uploads and directories; 077 keeps a drop box's files from other anonymous users" },
+    Key { name: "anon_world_readable_only", default: "yes", doc: "anonymous users may download only files that everyone may read" },
     Key { name: "write_enable", default: "no", doc: "master switch for every command that writes" },
     Key { name: "users_file", default: "", doc: "named accounts, one name:crypt-hash:home:rw|ro a line" },
     Key { name: "run_as", default: "", doc: "account to run as after chroot when started as root; empty: ftp if it exists, else nobody" },
@@ -31,6 +33,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "max_clients", default: "50", doc: "worker pool size: sessions served at once" },
     Key { name: "max_per_ip", default: "10", doc: "sessions at once from one client address" },
     Key { name: "idle_timeout", default: "300", doc: "seconds an idle control connection is kept" },
+    Key { name: "login_timeout", default: "60", doc: "seconds a connection may take to log in; before login at most half of max_clients sessions are served" },
     Key { name: "data_timeout", default: "300", doc: "seconds a data transfer may stall" },
     Key { name: "accept_timeout", default: "60", doc: "seconds to wait for the client to open a passive data connection" },
     Key { name: "connect_timeout", default: "60", doc: "seconds to wait for an active data connection to be accepted" },
@@ -55,6 +58,8 @@ pub struct Config {
     pub anonymous_enable: bool,
     pub anon_root: String,
     pub anon_upload_dir: String,
+    pub anon_umask: u32,
+    pub anon_world_readable_only: bool,
     pub write_enable: bool,
     pub users_file: Option<PathBuf>,
     pub run_as: String,
@@ -66,6 +71,7 @@ pub struct Config {
     pub max_clients: usize,
     pub max_per_ip: usize,
     pub idle_timeout: u64,
+    pub login_timeout: u64,
     pub data_timeout: u64,
     pub accept_timeout: u64,
     pub connect_timeout: u64,
@@ -126,6 +132,8 @@ impl Default for Config {
             anonymous_enable: false,
             anon_root: String::new(),
             anon_upload_dir: String::new(),
+            anon_umask: 0,
+            anon_world_readable_only: true,
             write_enable: false,
             users_file: None,
             run_as: String::new(),
@@ -137,6 +145,7 @@ impl Default for Config {
             max_clients: 0,
             max_per_ip: 0,
             idle_timeout: 0,
+            login_timeout: 0,
             data_timeout: 0,
             accept_timeout: 0,
             connect_timeout: 0,
@@ -188,6 +197,13 @@ pub fn parse_listen_addr(text: &str) -> Result<SocketAddr, String> {
     Err(format!("expected ADDR:PORT or [IPV6]:PORT, got {text:?}"))
 }
 
+fn parse_umask(value: &str) -> Result<u32, String> {
+    u32::from_str_radix(value, 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("expected an octal mask such as 022, got {value:?}"))
+}
+
 /// Checks a virtual directory name such as `/upload`.
 fn parse_virtual_dir(value: &str) -> Result<String, String> {
     if value.is_empty() || value.starts_with('/') {
@@ -226,6 +242,8 @@ impl Config {
                 self.anon_root = if dir.is_empty() { "/".into() } else { dir };
             }
             "anon_upload_dir" => self.anon_upload_dir = parse_virtual_dir(value)?,
+            "anon_umask" => self.anon_umask = parse_umask(value)?,
+            "anon_world_readable_only" => self.anon_world_readable_only = parse_bool(value)?,
             "write_enable" => self.write_enable = parse_bool(value)?,
             "users_file" => self.users_file = optional_path(value),
             "run_as" => self.run_as = value.to_string(),
@@ -247,17 +265,13 @@ impl Config {
             "max_clients" => self.max_clients = parse_positive(value)?,
             "max_per_ip" => self.max_per_ip = parse_positive(value)?,
             "idle_timeout" => self.idle_timeout = parse_positive(value)? as u64,
+            "login_timeout" => self.login_timeout = parse_positive(value)? as u64,
             "data_timeout" => self.data_timeout = parse_positive(value)? as u64,
             "accept_timeout" => self.accept_timeout = parse_positive(value)? as u64,
             "connect_timeout" => self.connect_timeout = parse_positive(value)? as u64,
             "login_fail_delay" => self.login_fail_delay = parse_num(value, "seconds")?,
             "max_login_fails" => self.max_login_fails = parse_positive(value)? as u32,
-            "umask" => {
-                self.umask = u32::from_str_radix(value, 8)
-                    .ok()
-                    .filter(|m| *m <= 0o777)
-                    .ok_or_else(|| format!("expected an octal mask such as 022, got {value:?}"))?
-            }
+            "umask" => self.umask = parse_umask(value)?,
             "banner" => {
                 if value.contains(['\r', '\n']) {
                     return Err("must be one line".into());
@@ -296,6 +310,8 @@ impl Config {
             "anonymous_enable" => yn(self.anonymous_enable),
             "anon_root" => self.anon_root.clone(),
             "anon_upload_dir" => self.anon_upload_dir.clone(),
+            "anon_umask" => format!("{:03o}", self.anon_umask),
+            "anon_world_readable_only" => yn(self.anon_world_readable_only),
             "write_enable" => yn(self.write_enable),
             "users_file" => show_path(&self.users_file),
             "run_as" => self.run_as.clone(),
@@ -307,6 +323,7 @@ impl Config {
             "max_clients" => self.max_clients.to_string(),
             "max_per_ip" => self.max_per_ip.to_string(),
             "idle_timeout" => self.idle_timeout.to_string(),
+            "login_timeout" => self.login_timeout.to_string(),
             "data_timeout" => self.data_timeout.to_string(),
             "accept_timeout" => self.accept_timeout.to_string(),
             "connect_timeout" => self.connect_timeout.to_string(),

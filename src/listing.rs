@@ -23,12 +23,50 @@ pub enum Format {
     Facts,
 }
 
-/// What the session may do in the listed directory (for the MLSx `perm`
-/// fact), and which MLSx facts it asked for with `OPTS MLST`.
+/// What the session may do with the listed entries (for the MLSx `perm`
+/// fact: it names only what this session may do), and which MLSx facts it
+/// asked for with `OPTS MLST`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Access {
-    pub write: bool,
+    /// May create files and directories in the directories listed.
+    pub create: bool,
+    /// May delete, rename, overwrite and append to what is listed.
+    pub modify: bool,
+    /// Only world-readable files may be read (anonymous sessions).
+    pub world_readable_only: bool,
     pub facts: u8,
+}
+
+impl Access {
+    #[cfg(test)]
+    fn read_only(facts: u8) -> Access {
+        Access {
+            create: false,
+            modify: false,
+            world_readable_only: false,
+            facts,
+        }
+    }
+
+    /// The RFC 3659 `perm` letters of an entry, in the RFC's order.
+    fn perm(&self, st: &FileStat) -> &'static [u8] {
+        if st.is_dir() {
+            match (self.create, self.modify) {
+                (true, true) => b"cdeflmp",
+                (true, false) => b"celm",
+                (false, true) => b"deflp",
+                (false, false) => b"el",
+            }
+        } else {
+            let readable = !self.world_readable_only || st.mode & 0o004 != 0;
+            match (readable, self.modify) {
+                (true, true) => b"adfrw",
+                (false, true) => b"adfw",
+                (true, false) => b"r",
+                (false, false) => b"",
+            }
+        }
+    }
 }
 
 /// The MLSx facts, in the order FEAT lists them; bit n of a fact mask is FACT_NAMES[n].
@@ -250,12 +288,7 @@ pub fn write_facts(
     kind: &str,
     access: Access,
 ) -> io::Result<()> {
-    let perm: &[u8] = match (st.is_dir(), access.write) {
-        (true, true) => b"cdeflmp",
-        (true, false) => b"el",
-        (false, true) => b"adfrw",
-        (false, false) => b"r",
-    };
+    let perm = access.perm(st);
     let want = |bit: usize| access.facts & 1 << bit != 0;
     let mut line = Line::new();
     if want(0) {
@@ -474,10 +507,7 @@ mod tests {
         let f = facts(
             &stat(libc::S_IFREG | 0o640, 42, 1_577_934_245),
             "file",
-            Access {
-                write: false,
-                facts: ALL_FACTS,
-            },
+            Access::read_only(ALL_FACTS),
         );
         assert_eq!(
             f,
@@ -487,7 +517,9 @@ mod tests {
             &stat(libc::S_IFDIR | 0o755, 4096, 0),
             "dir",
             Access {
-                write: true,
+                create: true,
+                modify: true,
+                world_readable_only: false,
                 facts: ALL_FACTS,
             },
         );
@@ -498,32 +530,31 @@ mod tests {
     }
 
     #[test]
+    fn perm_names_only_what_the_session_may_do() {
+        let drop_box = Access {
+            create: true,
+            modify: false,
+            world_readable_only: true,
+            facts: 1 << 3,
+        };
+        let dir = stat(libc::S_IFDIR | 0o755, 0, 0);
+        assert_eq!(facts(&dir, "dir", drop_box), "perm=celm; ");
+        let private = stat(libc::S_IFREG | 0o600, 1, 0);
+        assert_eq!(facts(&private, "file", drop_box), "perm=; ");
+        let public = stat(libc::S_IFREG | 0o644, 1, 0);
+        assert_eq!(facts(&public, "file", drop_box), "perm=r; ");
+    }
+
+    #[test]
     fn opts_mlst_selects_facts() {
         let mask = select_facts("Type;SIZE;bogus;unique;");
         assert_eq!(fact_list(mask), "type;size;unique;");
         let st = stat(libc::S_IFREG | 0o640, 42, 0);
         assert_eq!(
-            facts(
-                &st,
-                "file",
-                Access {
-                    write: false,
-                    facts: mask
-                }
-            ),
+            facts(&st, "file", Access::read_only(mask)),
             "type=file;size=42;unique=803g1a2; "
         );
-        assert_eq!(
-            facts(
-                &st,
-                "file",
-                Access {
-                    write: false,
-                    facts: 0
-                }
-            ),
-            " "
-        );
+        assert_eq!(facts(&st, "file", Access::read_only(0)), " ");
         assert_eq!(select_facts(""), 0);
     }
 

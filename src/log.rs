@@ -24,6 +24,63 @@ const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
 /// syslog facility `ftp` (11), shifted as RFC 3164 wants it.
 const FACILITY_FTP: u8 = 11 << 3;
 
+/// A client-supplied byte string as it may appear in a log line: quoted, with
+/// `"` and `\\` escaped, control characters (C0, DEL, C1), line and paragraph
+/// separators and bidirectional overrides as `\xNN` or `\u{NNNN}`, and bytes
+/// that are not UTF-8 as `\xNN`. A client can put anything into a path or a
+/// user name; with this nothing it sends can end a log line early, start a
+/// forged one, move a terminal's cursor, or look like text outside the quotes.
+pub struct Quoted<'a>(pub &'a [u8]);
+
+impl std::fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"")?;
+        write_escaped(f, self.0, false)?;
+        f.write_str("\"")
+    }
+}
+
+/// Writes `bytes` escaped as `Quoted` does; `blank_as_underscore` also turns
+/// spaces into `_` (xferlog's space-separated fields).
+fn write_escaped(
+    out: &mut impl std::fmt::Write,
+    bytes: &[u8],
+    blank_as_underscore: bool,
+) -> std::fmt::Result {
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => out.write_str("\\\"")?,
+                '\\' => out.write_str("\\\\")?,
+                ' ' if blank_as_underscore => out.write_char('_')?,
+                c if c.is_control() || c.is_whitespace() && c != ' ' => {
+                    if (c as u32) < 0x100 {
+                        write!(out, "\\x{:02x}", c as u32)?
+                    } else {
+                        write!(out, "\\u{{{:04x}}}", c as u32)?
+                    }
+                }
+                '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' => {
+                    write!(out, "\\u{{{:04x}}}", c as u32)?
+                }
+                c => out.write_char(c)?,
+            }
+        }
+        for b in chunk.invalid() {
+            write!(out, "\\x{b:02x}")?;
+        }
+    }
+    Ok(())
+}
+
+/// A client-supplied string for a space-separated xferlog field: escaped like
+/// `Quoted`, spaces as `_`, without the quotes.
+fn xferlog_field(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    let _ = write_escaped(&mut out, bytes, true);
+    out
+}
+
 /// Where log lines go.
 pub enum Destination {
     Stderr,
@@ -221,15 +278,8 @@ pub fn xferlog_line(now: i64, t: &Transfer) -> String {
     let (y, mo, d, h, mi, s) = civil_from_epoch(now);
     let weekday = WEEKDAYS[now.div_euclid(86400).rem_euclid(7) as usize];
     // Spaces would split the field; xferlog readers expect them replaced.
-    let path: String = String::from_utf8_lossy(t.path)
-        .chars()
-        .map(|c| if c.is_whitespace() { '_' } else { c })
-        .collect();
-    let user: String = t
-        .user
-        .chars()
-        .map(|c| if c.is_whitespace() { '_' } else { c })
-        .collect();
+    let path = xferlog_field(t.path);
+    let user = xferlog_field(t.user.as_bytes());
     format!(
         "{weekday} {} {d:>2} {h:02}:{mi:02}:{s:02} {y} {} {} {} {} {} _ {} {} {} ftp 0 * {}\n",
         MONTHS[mo as usize - 1],
@@ -263,6 +313,24 @@ mod tests {
             complete: true,
         };
         assert_eq!(xferlog_line(1_700_000_000, &t), "Tue Nov 14 22:13:20 2023 1 127.0.0.1 1234 /pub/a_file.txt b _ o a anonymous ftp 0 * c\n");
+    }
+
+    #[test]
+    fn client_bytes_in_log_lines_are_quoted_and_escaped() {
+        let shown = |b: &[u8]| Quoted(b).to_string();
+        assert_eq!(shown(b"/pub/a file.txt"), "\"/pub/a file.txt\"");
+        assert_eq!(
+            shown(b"x\r\n2026-01-01T00:00:00Z minftpd[1] WARN: login failed: peer=203.0.113.77"),
+            "\"x\\x0d\\x0a2026-01-01T00:00:00Z minftpd[1] WARN: login failed: peer=203.0.113.77\""
+        );
+        assert_eq!(shown(b"\x1b[2J\x07"), "\"\\x1b[2J\\x07\"");
+        assert_eq!(shown(b"say \"hi\" \\ bye"), "\"say \\\"hi\\\" \\\\ bye\"");
+        assert_eq!(shown(b"caf\xc3\xa9 \xff\xfe"), "\"caf\u{e9} \\xff\\xfe\"");
+        assert_eq!(
+            shown("a\u{202e}b\u{85}c".as_bytes()),
+            "\"a\\u{202e}b\\x85c\""
+        );
+        assert_eq!(xferlog_field(b"/a b\nc\\"), "/a_b\\x0ac\\\\");
     }
 
     struct Flaky {

@@ -6,7 +6,7 @@ use config::{Config, ConfigError, Source};
 use minftpd::{activation, auth, config, data, fs, log, privilege, server, session, sys};
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -400,6 +400,7 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
         data,
         xferlog,
         shutdown: AtomicBool::new(false),
+        pre_login: AtomicUsize::new(0),
     });
     sys::install_signal_handlers().map_err(runtime)?;
 
@@ -409,6 +410,7 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
             // The session runs beside the main thread so that signals mean the
             // same as standalone: SIGHUP reloads, SIGTERM ends an idle session
             // with 421 and gives a running transfer the grace.
+            ctx.pre_login.fetch_add(1, Ordering::SeqCst);
             let session_ctx = Arc::clone(&ctx);
             let session = std::thread::Builder::new()
                 .name("session".into())

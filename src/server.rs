@@ -139,6 +139,11 @@ impl Pool {
             self.idle.fetch_add(1, Ordering::SeqCst);
             return Err("Too many connections from your address.");
         }
+        if !self.ctx.count_pre_login() {
+            self.per_ip.remove(ip);
+            self.idle.fetch_add(1, Ordering::SeqCst);
+            return Err("Too many connections waiting to log in; try again later.");
+        }
         Ok(())
     }
 
@@ -152,6 +157,7 @@ impl Pool {
             Ok(()) => {
                 if self.queue.try_send((stream, ip)).is_err() {
                     // Cannot happen while reservations are counted right; undo anyway.
+                    self.ctx.pre_login.fetch_sub(1, Ordering::SeqCst);
                     self.per_ip.remove(ip);
                     self.idle.fetch_add(1, Ordering::SeqCst);
                 }
@@ -217,13 +223,15 @@ mod tests {
             },
             xferlog: None,
             shutdown: AtomicBool::new(false),
+            pre_login: AtomicUsize::new(0),
         };
         Pool::start(Arc::new(ctx)).unwrap()
     }
 
     #[test]
     fn a_panicking_session_gives_its_worker_and_address_slot_back() {
-        let pool = pool(2, 1);
+        // Four workers: up to two sessions may wait to log in.
+        let pool = pool(4, 1);
         let ip: IpAddr = "127.0.0.9".parse().unwrap();
         assert_eq!(pool.admit(ip), Ok(()));
         assert_eq!(pool.busy(), 1);
@@ -233,6 +241,21 @@ mod tests {
         assert_eq!(pool.admit(ip), Ok(()), "the address may connect again");
         assert!(pool.serve_isolated(ip, || {}));
         assert_eq!(pool.busy(), 0);
+    }
+
+    #[test]
+    fn at_most_half_the_pool_waits_to_log_in() {
+        let pool = pool(4, 4);
+        let ip: IpAddr = "127.0.0.12".parse().unwrap();
+        assert_eq!(pool.admit(ip), Ok(()));
+        assert_eq!(pool.admit(ip), Ok(()));
+        assert_eq!(
+            pool.admit(ip),
+            Err("Too many connections waiting to log in; try again later.")
+        );
+        assert_eq!(pool.busy(), 2, "a refused connection holds no worker");
+        pool.ctx.pre_login.fetch_sub(1, Ordering::SeqCst); // one session logs in
+        assert_eq!(pool.admit(ip), Ok(()));
     }
 
     #[test]

@@ -8,12 +8,13 @@ use crate::config::Config;
 use crate::data::{self, Failure, Pending};
 use crate::fs::{self, normalize, Root, Upload};
 use crate::listing::{self, Access, Format};
+use crate::log::Quoted;
 use crate::reply::{self, *};
 use crate::sys;
 use std::io::{self, BufWriter, Seek, Write as _};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -30,11 +31,54 @@ pub struct Context {
     pub xferlog: Option<crate::log::XferLog>,
     /// Set on SIGTERM/SIGINT: idle sessions say 421 and close.
     pub shutdown: AtomicBool,
+    /// Sessions that have not logged in yet. At most half the pool may wait
+    /// to log in, so clients that never log in cannot keep out those who do.
+    pub pre_login: AtomicUsize,
 }
 
 impl Context {
     pub fn users(&self) -> Arc<Users> {
         self.users.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Counts one more session waiting to log in, unless half the pool
+    /// already is. The session gives it back when it logs in or ends.
+    pub fn count_pre_login(&self) -> bool {
+        let cap = self.config.max_clients.div_ceil(2).max(1);
+        self.pre_login
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < cap).then_some(n + 1)
+            })
+            .is_ok()
+    }
+}
+
+/// A session's place among those not logged in yet (`Context::pre_login`),
+/// given back on login, or when the session ends however it ends.
+struct PreLogin<'a> {
+    count: &'a AtomicUsize,
+    held: bool,
+}
+
+impl PreLogin<'_> {
+    fn release(&mut self) {
+        if std::mem::take(&mut self.held) {
+            self.count.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// REIN: the session waits to log in again (not capped: it has a worker).
+    fn retake(&mut self) {
+        if !self.held {
+            self.count.fetch_add(1, Ordering::SeqCst);
+            self.held = true;
+        }
+    }
+}
+
+impl Drop for PreLogin<'_> {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -230,6 +274,9 @@ struct Session<'a> {
     user: Option<String>,
     identity: Option<Identity>,
     root: Option<Root>,
+    /// Anonymous writes resolve beneath this root, opened at the upload
+    /// directory, so a symlink planted inside it cannot lead elsewhere.
+    upload_root: Option<Root>,
     cwd: Vec<u8>,
     ascii: bool,
     rest: u64,
@@ -241,9 +288,13 @@ struct Session<'a> {
     facts: u8,
     umask: u32,
     idle_timeout: Duration,
+    /// USER/PASS must succeed before this.
+    login_deadline: Instant,
+    pre_login: PreLogin<'a>,
 }
 
 /// Serves one control connection until QUIT, timeout, error or a closed socket.
+/// The caller has counted it in `ctx.pre_login` (`Pool::admit`, or inetd mode).
 pub fn run(stream: TcpStream, ctx: &Context) {
     let peer = stream
         .peer_addr()
@@ -255,8 +306,8 @@ pub fn run(stream: TcpStream, ctx: &Context) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(Duration::from_secs(ctx.config.data_timeout)));
     let _ = stream.set_read_timeout(Some(SHUTDOWN_CHECK));
-    log::info!("session opened: {peer}");
     let started = Instant::now();
+    log::info!("session opened: {peer}");
     let mut session = Session {
         ctx,
         ctl: Control::new(stream),
@@ -265,6 +316,7 @@ pub fn run(stream: TcpStream, ctx: &Context) {
         user: None,
         identity: None,
         root: None,
+        upload_root: None,
         cwd: b"/".to_vec(),
         ascii: false,
         rest: 0,
@@ -275,6 +327,11 @@ pub fn run(stream: TcpStream, ctx: &Context) {
         facts: listing::ALL_FACTS,
         umask: ctx.config.umask,
         idle_timeout: Duration::from_secs(ctx.config.idle_timeout),
+        login_deadline: started + Duration::from_secs(ctx.config.login_timeout),
+        pre_login: PreLogin {
+            count: &ctx.pre_login,
+            held: true,
+        },
     };
     if let Err(e) = session.serve() {
         log::debug!("session {peer}: {e}");
@@ -290,8 +347,16 @@ impl Session<'_> {
         let banner = self.ctx.config.banner.clone();
         self.ctl.send(READY, &banner)?;
         loop {
-            let input = self.ctl.read_line(self.idle_timeout, &self.ctx.shutdown)?;
+            let input = self.ctl.read_line(self.wait_limit(), &self.ctx.shutdown)?;
             let line = match input {
+                Input::TimedOut
+                    if self.identity.is_none() && Instant::now() >= self.login_deadline =>
+                {
+                    log::info!("{}: no login within login_timeout; closing", self.peer);
+                    self.ctl
+                        .send(UNAVAILABLE, "Login timeout: closing control connection.")?;
+                    return Ok(());
+                }
                 Input::TimedOut => {
                     self.ctl
                         .send(UNAVAILABLE, "Timeout: closing control connection.")?;
@@ -315,7 +380,7 @@ impl Session<'_> {
             if let Command::Pass(_) = cmd {
                 log::debug!("{} <- PASS ****", self.peer);
             } else {
-                log::debug!("{} <- {}", self.peer, String::from_utf8_lossy(&line));
+                log::debug!("{} <- {}", self.peer, Quoted(&line));
             }
             if let Flow::Close = self.dispatch(cmd)? {
                 return Ok(());
@@ -325,6 +390,18 @@ impl Session<'_> {
 
     fn send(&mut self, reply: Reply) -> io::Result<()> {
         self.ctl.send(reply.0, &reply.1)
+    }
+
+    /// How long the next command may take to arrive: the idle timeout, and
+    /// before login no longer than what is left of the login deadline.
+    fn wait_limit(&self) -> Duration {
+        if self.identity.is_some() {
+            return self.idle_timeout;
+        }
+        let left = self
+            .login_deadline
+            .saturating_duration_since(Instant::now());
+        left.min(self.idle_timeout)
     }
 
     fn dispatch(&mut self, cmd: Command) -> io::Result<Flow> {
@@ -397,7 +474,7 @@ impl Session<'_> {
             Command::Mfmt(time, path) => self.mfmt(time, &path),
             Command::Site(arg) => self.site(&arg),
             Command::Syst => r(SYSTEM, "UNIX Type: L8"),
-            Command::Stat(path) => self.stat(&path),
+            Command::Stat(path) => self.stat(&path)?,
             Command::Help(_) => r(HELP, HELP_TEXT),
             Command::Noop => r(OK, "NOOP ok."),
             Command::Feat => r(STATUS, FEATURES),
@@ -441,18 +518,29 @@ impl Session<'_> {
                     log::info!(
                         "login: peer={} user={}",
                         self.peer.ip().to_canonical(),
-                        name
+                        Quoted(name.as_bytes())
                     );
+                    self.upload_root = identity
+                        .upload_dir
+                        .as_deref()
+                        .and_then(|dir| root.subroot(dir).ok());
+                    self.umask = if identity.anonymous {
+                        self.ctx.config.anon_umask
+                    } else {
+                        self.ctx.config.umask
+                    };
                     self.identity = Some(identity);
                     self.root = Some(root);
                     self.cwd = b"/".to_vec();
+                    self.pre_login.release();
                     self.send(r(LOGGED_IN, "Login successful."))?;
                     Ok(Flow::Continue)
                 }
                 Err(e) => {
                     log::error!(
-                        "user {name}: home directory {} cannot be opened: {e}",
-                        show(&identity.home)
+                        "user {}: home directory {} cannot be opened: {e}",
+                        Quoted(name.as_bytes()),
+                        Quoted(&identity.home)
                     );
                     self.send(r(NOT_LOGGED_IN, "Home directory not available."))?;
                     Ok(Flow::Continue)
@@ -499,11 +587,12 @@ impl Session<'_> {
 
     fn login_failed(&mut self, name: &str) -> io::Result<Flow> {
         self.failures += 1;
-        // The fixed format fail2ban matches (see README).
+        // The fixed format fail2ban matches (see README): the user name is
+        // quoted and escaped, so nothing a client sends can look like a peer.
         log::warn!(
             "login failed: peer={} user={}",
             self.peer.ip().to_canonical(),
-            name.replace(char::is_whitespace, "_")
+            Quoted(name.as_bytes())
         );
         let delay = self
             .ctx
@@ -543,6 +632,10 @@ impl Session<'_> {
         self.user = None;
         self.identity = None;
         self.root = None;
+        self.upload_root = None;
+        self.umask = self.ctx.config.umask;
+        self.login_deadline = Instant::now() + Duration::from_secs(self.ctx.config.login_timeout);
+        self.pre_login.retake();
         self.cwd = b"/".to_vec();
         self.ascii = false;
         self.rest = 0;
@@ -683,6 +776,40 @@ impl Session<'_> {
             .expect("commands that touch files run only after login")
     }
 
+    /// Where a write to `vpath` (already allowed by `forbid`) resolves: a
+    /// named user's root, or for anonymous users the root opened at the upload
+    /// directory with the path rebased onto it. The policy is enforced by
+    /// where the kernel resolves, not by the path string: a symlink planted in
+    /// the upload directory cannot carry a write out of it.
+    fn write_root(&self, vpath: &[u8]) -> io::Result<(&Root, Vec<u8>)> {
+        let identity = self.identity();
+        if identity.full_write {
+            return Ok((self.root(), vpath.to_vec()));
+        }
+        let denied = || io::Error::from_raw_os_error(libc::EACCES);
+        let (Some(dir), Some(root)) = (identity.upload_dir.as_deref(), self.upload_root.as_ref())
+        else {
+            return Err(denied());
+        };
+        let rest = if dir == b"/" {
+            vpath
+        } else {
+            vpath.strip_prefix(dir).ok_or_else(denied)?
+        };
+        if rest.len() < 2 || rest[0] != b'/' {
+            return Err(denied());
+        }
+        Ok((root, rest.to_vec()))
+    }
+
+    /// Names a listing would hide (CR, LF, our temporary upload prefix) are
+    /// refused for new files and directories: what cannot be listed must not
+    /// be created, or a drop box hides files that are fetched by name.
+    fn refuse_hidden_name(vpath: &[u8]) -> Option<Reply> {
+        let name = fs::split_parent(vpath).map(|(_, n)| n).unwrap_or(b"");
+        (!listing::listable(name)).then(|| r(BAD_NAME, "File name not allowed."))
+    }
+
     /// Checks write permission; `None` means allowed.
     fn forbid(&self, what: Write, vpath: &[u8]) -> Option<Reply> {
         if !self.ctx.config.write_enable {
@@ -709,7 +836,7 @@ impl Session<'_> {
         }
         match op(self.root(), &vpath) {
             Ok(()) => {
-                log::info!("{} {}: {}", self.peer, done, show(&vpath));
+                log::info!("{} {}: {}", self.peer, done, Quoted(&vpath));
                 r(FILE_OK, done)
             }
             Err(e) => from_fs(&e),
@@ -740,10 +867,16 @@ impl Session<'_> {
 
     fn mkd(&mut self, arg: &[u8]) -> Reply {
         let vpath = self.resolve(arg);
-        if let Some(denied) = self.forbid(Write::CreateDir, &vpath) {
+        if let Some(denied) = self
+            .forbid(Write::CreateDir, &vpath)
+            .or_else(|| Self::refuse_hidden_name(&vpath))
+        {
             return denied;
         }
-        match self.root().mkdir(&vpath, 0o777 & !self.umask) {
+        let made = self
+            .write_root(&vpath)
+            .and_then(|(root, path)| root.mkdir(&path, 0o777 & !self.umask));
+        match made {
             Ok(()) => {
                 let quoted = String::from_utf8_lossy(&reply::quote_path(&vpath)).into_owned();
                 r(CREATED, format!("{quoted} created."))
@@ -771,12 +904,15 @@ impl Session<'_> {
             return r(BAD_SEQUENCE, "RNFR required first.");
         };
         let to = self.resolve(arg);
-        if let Some(denied) = self.forbid(Write::Modify, &to) {
+        if let Some(denied) = self
+            .forbid(Write::Modify, &to)
+            .or_else(|| Self::refuse_hidden_name(&to))
+        {
             return denied;
         }
         match self.root().rename(&from, &to) {
             Ok(()) => {
-                log::info!("{} renamed {} to {}", self.peer, show(&from), show(&to));
+                log::info!("{} renamed {} to {}", self.peer, Quoted(&from), Quoted(&to));
                 r(FILE_OK, "Rename successful.")
             }
             Err(e) => from_fs(&e),
@@ -821,11 +957,29 @@ impl Session<'_> {
         }
     }
 
+    /// What this session may do with the entries of `vpath` (or with
+    /// `vpath` itself, for MLST), for the MLSx `perm` fact.
     fn access(&self, vpath: &[u8]) -> Access {
+        let identity = self.identity();
+        let write = self.ctx.config.write_enable;
         Access {
-            write: self.ctx.config.write_enable && self.identity().may_write_in(vpath),
+            create: write && identity.may_write_in(vpath),
+            modify: write && identity.full_write,
+            world_readable_only: self.world_readable_only(),
             facts: self.facts,
         }
+    }
+
+    /// Anonymous sessions with `anon_world_readable_only` read only files
+    /// that everyone may read, so a drop box's uploads (mode 0600 by
+    /// `anon_umask`) are not served to the next anonymous client.
+    fn world_readable_only(&self) -> bool {
+        self.ctx.config.anon_world_readable_only
+            && self.identity.as_ref().is_some_and(|i| i.anonymous)
+    }
+
+    fn may_read(&self, st: &sys::FileStat) -> bool {
+        !self.world_readable_only() || st.mode & 0o004 != 0
     }
 
     fn mlst(&self, arg: &[u8]) -> Reply {
@@ -844,23 +998,37 @@ impl Session<'_> {
         }
     }
 
-    fn stat(&mut self, arg: &[u8]) -> Reply {
+    /// STAT with a path: the listing goes to the control connection as a
+    /// multi-line 213 reply, streamed line by line through a small buffer as
+    /// LIST streams to the data connection. A client chooses the directory
+    /// size and may stop reading: memory stays at the buffer, and a reply
+    /// nobody reads ends the session at the control write timeout.
+    fn stat(&mut self, arg: &[u8]) -> io::Result<Reply> {
         if self.identity.is_none() || arg.is_empty() {
-            return r(STATUS, self.status_text());
+            return Ok(r(STATUS, self.status_text()));
         }
         let (_, path) = listing::split_options(arg);
         let vpath = self.resolve(path);
-        let mut out = Vec::new();
-        match self.write_listing(&mut out, &vpath, Format::Long { all: true }) {
-            Ok(()) => {
-                let text = String::from_utf8_lossy(&out).replace("\r\n", "\n");
-                r(
-                    FILE_STATUS,
-                    format!("Status of {}:\n{}End of status.", show(path), text),
-                )
-            }
-            Err(e) => from_fs(&e),
+        if let Err(e) = self.root().stat(&vpath) {
+            return Ok(from_fs(&e));
         }
+        let head = format!(
+            "{FILE_STATUS}-Status of {}:\r\n",
+            show(path).replace('\r', "")
+        );
+        let stream = &self.ctl.stream;
+        let mut out = Indented::new(BufWriter::with_capacity(16 * 1024, stream));
+        out.inner.write_all(head.as_bytes())?;
+        match self.write_listing(&mut out, &vpath, Format::Long { all: true }) {
+            Ok(()) => out.inner.flush()?,
+            Err(e) => {
+                // Entries are already on the wire: end the reply, say why.
+                out.inner.flush()?;
+                log::info!("{}: STAT of {} failed: {e}", self.peer, Quoted(&vpath));
+                return Ok(r(LOCAL_ERROR, "Listing failed."));
+            }
+        }
+        Ok(r(FILE_STATUS, "End of status."))
     }
 
     fn status_text(&self) -> String {
@@ -901,6 +1069,10 @@ impl Session<'_> {
             "UMASK" if rest.is_empty() => {
                 r(OK, format!("Your current UMASK is {:04o}.", self.umask))
             }
+            "UMASK" if self.identity().anonymous => r(
+                UNAVAILABLE_FILE,
+                "Permission denied: anonymous users cannot change the umask.",
+            ),
             "UMASK" => match std::str::from_utf8(&rest)
                 .ok()
                 .and_then(|s| u32::from_str_radix(s.trim(), 8).ok())
@@ -1002,7 +1174,7 @@ impl Session<'_> {
         Ok(match result {
             Ok(()) => r(TRANSFER_DONE, "Directory send OK."),
             Err(e) => {
-                log::info!("{}: listing of {} failed: {e}", self.peer, show(&vpath));
+                log::info!("{}: listing of {} failed: {e}", self.peer, Quoted(&vpath));
                 r(TRANSFER_ABORTED, "Failure writing network stream.")
             }
         })
@@ -1013,7 +1185,13 @@ impl Session<'_> {
     fn retr(&mut self, arg: &[u8]) -> io::Result<Reply> {
         let vpath = self.resolve(arg);
         let offset = std::mem::take(&mut self.rest);
+        if Self::refuse_hidden_name(&vpath).is_some() {
+            return Ok(r(UNAVAILABLE_FILE, "No such file or directory."));
+        }
         let (mut file, size) = match self.root().open_file(&vpath) {
+            Ok((_, st)) if !self.may_read(&st) => {
+                return Ok(r(UNAVAILABLE_FILE, "Permission denied."))
+            }
             Ok((file, st)) => (file, st.size),
             Err(e) => return Ok(from_fs(&e)),
         };
@@ -1058,14 +1236,20 @@ impl Session<'_> {
             },
             _ => self.resolve(arg),
         };
-        let exists = self.root().lstat(&vpath).is_ok();
+        let exists = match self.write_root(&vpath) {
+            Ok((root, path)) => root.lstat(&path).is_ok(),
+            Err(_) => self.root().lstat(&vpath).is_ok(),
+        };
         let in_place = kind == StoreKind::Append || offset > 0;
         let what = if exists || in_place && offset > 0 {
             Write::Modify
         } else {
             Write::CreateFile
         };
-        if let Some(denied) = self.forbid(what, &vpath) {
+        if let Some(denied) = self
+            .forbid(what, &vpath)
+            .or_else(|| Self::refuse_hidden_name(&vpath))
+        {
             return Ok(denied);
         }
         let mode = 0o666 & !self.umask;
@@ -1108,7 +1292,8 @@ impl Session<'_> {
     /// A new upload through a temporary file (see `fs::Upload`).
     fn open_upload(&self, vpath: &[u8], kind: StoreKind, mode: u32) -> io::Result<Target> {
         let exclusive = kind == StoreKind::Unique || !self.identity().full_write;
-        let upload = Upload::create(self.root(), vpath, exclusive, mode)?;
+        let (root, path) = self.write_root(vpath)?;
+        let upload = Upload::create(root, &path, exclusive, mode)?;
         Ok(Target::New(upload))
     }
 
@@ -1120,7 +1305,8 @@ impl Session<'_> {
         offset: u64,
         mode: u32,
     ) -> io::Result<Target> {
-        let mut file = self.root().open_for_update(vpath, mode)?;
+        let (root, path) = self.write_root(vpath)?;
+        let mut file = root.open_for_update(&path, mode)?;
         let at = if kind == StoreKind::Append {
             io::SeekFrom::End(0)
         } else {
@@ -1145,7 +1331,11 @@ impl Session<'_> {
             if n > 0 {
                 candidate.extend_from_slice(format!(".{n}").as_bytes());
             }
-            if self.root().lstat(&candidate).is_err() {
+            let taken = match self.write_root(&candidate) {
+                Ok((root, path)) => root.lstat(&path).is_ok(),
+                Err(_) => self.root().lstat(&candidate).is_ok(),
+            };
+            if !taken {
                 return Ok(candidate);
             }
         }
@@ -1213,16 +1403,51 @@ impl Session<'_> {
         }
         match outcome {
             Ok(bytes) => log::info!(
-                "{} {user} {verb} {} ok {bytes} bytes in {secs:.3}s",
+                "{} {} {verb} {} ok {bytes} bytes in {secs:.3}s",
                 self.peer,
-                show(vpath)
+                Quoted(user.as_bytes()),
+                Quoted(vpath)
             ),
             Err((why, bytes)) => log::info!(
-                "{} {user} {verb} {} failed ({why:?}) after {bytes} bytes in {secs:.3}s",
+                "{} {} {verb} {} failed ({why:?}) after {bytes} bytes in {secs:.3}s",
                 self.peer,
-                show(vpath)
+                Quoted(user.as_bytes()),
+                Quoted(vpath)
             ),
         }
+    }
+}
+
+/// Indents every line by one space, as the middle lines of a multi-line
+/// reply are (so none can be taken for the last).
+struct Indented<W: io::Write> {
+    inner: W,
+    at_line_start: bool,
+}
+
+impl<W: io::Write> Indented<W> {
+    fn new(inner: W) -> Self {
+        Indented {
+            inner,
+            at_line_start: true,
+        }
+    }
+}
+
+impl<W: io::Write> io::Write for Indented<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        for line in buf.split_inclusive(|&b| b == b'\n') {
+            if std::mem::take(&mut self.at_line_start) {
+                self.inner.write_all(b" ")?;
+            }
+            self.inner.write_all(line)?;
+            self.at_line_start = line.ends_with(b"\n");
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 

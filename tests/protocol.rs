@@ -476,7 +476,7 @@ fn the_log_file_receives_the_server_log() {
         if let Ok(text) = std::fs::read_to_string(&log) {
             logged = text;
         }
-        if logged.contains("login: peer=127.0.0.1 user=anonymous") {
+        if logged.contains("login: peer=127.0.0.1 user=\"anonymous\"") {
             break;
         }
         if logged.contains("listening on") && !logged.contains("login:") {
@@ -495,7 +495,7 @@ fn the_log_file_receives_the_server_log() {
         "{logged}"
     );
     assert!(
-        logged.contains("login: peer=127.0.0.1 user=anonymous"),
+        logged.contains("login: peer=127.0.0.1 user=\"anonymous\""),
         "{logged}"
     );
     assert!(
@@ -695,7 +695,18 @@ fn mdtm_mlst_and_list_show_the_real_time() {
 fn ascii_uploads_convert_crlf_to_lf() {
     let root = TempDir::new("ascii-up");
     root.mkdir("up");
-    let server = Server::start(root, &["-A", "-w", "-o", "anon_upload_dir=/up"]);
+    // anon_umask=022: the upload is read back by anonymous below.
+    let server = Server::start(
+        root,
+        &[
+            "-A",
+            "-w",
+            "-o",
+            "anon_upload_dir=/up",
+            "-o",
+            "anon_umask=022",
+        ],
+    );
     let mut ftp = server.anon();
     ftp.ok("TYPE A", 200);
     let reply = ftp.upload("STOR /up/t.txt", b"one\r\ntwo\r\nthree\r\n");

@@ -196,8 +196,9 @@ fn a_full_pool_answers_421_and_drains() {
         hostile_root(),
         &["-A", "--max-clients", "2", "--max-per-ip", "2"],
     );
-    let first = server.connect();
-    let second = server.connect();
+    // Logged in: at most half the pool may wait to log in.
+    let first = server.anon();
+    let second = server.anon();
     assert_eq!((first.greeting.code, second.greeting.code), (220, 220));
     let third = server.connect();
     assert_eq!(third.greeting.code, 421, "{}", third.greeting.text);
@@ -425,10 +426,10 @@ fn brute_force_is_slowed_and_cut_off() {
     ftp.ok("USER alice", 331);
     ftp.ok("PASS wrong3", 421);
     assert!(ftp.try_reply().is_none(), "closed after max_login_fails");
-    assert!(server.wait_for_log("login failed: peer=127.0.0.1 user=alice"));
+    assert!(server.wait_for_log("login failed: peer=127.0.0.1 user=\"alice\""));
     assert!(server
         .log()
-        .contains("login failed: peer=127.0.0.1 user=nosuchuser"));
+        .contains("login failed: peer=127.0.0.1 user=\"nosuchuser\""));
     let mut ftp = server.connect();
     ftp.login("alice", "right");
 }
@@ -913,4 +914,219 @@ fn nul_bytes_in_other_commands() {
     }
     assert!(ftp.cmd("PWD").text.starts_with("257 \"/\""));
     still_serves(&server);
+}
+
+// ---------------------------------------------------------------- security review
+
+/// Bytes a client sends reach the log only quoted and escaped, and the
+/// documented fail2ban filter matches a real login failure and nothing a
+/// client can write into a path or a name (review finding 2).
+#[test]
+fn client_bytes_cannot_forge_log_lines_or_fail2ban_bans() {
+    let root = hostile_root();
+    root.mkdir("up");
+    let (server, _etc) = rw_server(root, &["-o", "anon_upload_dir=/up"]);
+    let forged = "x login failed: peer=203.0.113.77 user=admin";
+    let mut anon = server.anon();
+    anon.stor(&format!("/up/{forged}"), b"x");
+    let mut rw = server.connect();
+    rw.login("rw", "pw");
+    rw.ok(&format!("RNFR /up/{forged}"), 350);
+    rw.ok(
+        "RNTO /up/y\u{1b}[2J login failed: peer=203.0.113.78 user=\"z\"",
+        250,
+    );
+    rw.send_raw(b"DELE /up/esc\x1b]0;owned\x07 \r login failed: peer=203.0.113.79\r\n");
+    assert_eq!(rw.reply().code, 550);
+    let mut bad = server.connect();
+    bad.ok("USER a\" peer=203.0.113.80 user=\"b", 331);
+    bad.ok("PASS wrong", 530);
+    assert!(server.wait_for_log("login failed: peer=127.0.0.1 user=\"a\\\" peer=203.0.113.80"));
+    let log = server.log();
+    assert!(!log.contains('\u{1b}'), "raw ESC in the log: {log}");
+    assert!(!log.contains('\r'), "raw CR in the log: {log}");
+    assert!(log.contains("\\x1b[2J"), "{log}");
+
+    let dir = TempDir::new("fail2ban");
+    let log_path = dir.write("minftpd.log", format!("{log}\n").as_bytes());
+    let filter = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/fail2ban-minftpd.conf");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let failregex = std::fs::read_to_string(filter).unwrap();
+    for line in failregex.lines().filter(|l| l.contains("login failed")) {
+        assert!(
+            readme.contains(line.trim()),
+            "README's filter differs from {filter}: {line}"
+        );
+    }
+    if !have("fail2ban-regex") {
+        return;
+    }
+    let out = run(
+        "fail2ban-regex",
+        &["--out", "ip", log_path.to_str().unwrap(), filter],
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    // One address per matched line: only the real failure, from 127.0.0.1.
+    let banned: Vec<&str> = report.split_whitespace().collect();
+    assert_eq!(banned, ["127.0.0.1"], "{report}");
+}
+
+/// Anonymous writes resolve beneath the upload directory itself: a symlink
+/// inside it leads nowhere else (review finding 3).
+#[test]
+fn anonymous_writes_stay_in_the_upload_dir_through_symlinks() {
+    let root = hostile_root();
+    root.mkdir("up");
+    root.mkdir("pub");
+    std::os::unix::fs::symlink("/pub", root.path().join("up/abs")).unwrap();
+    std::os::unix::fs::symlink("../pub", root.path().join("up/rel")).unwrap();
+    let server = Server::start(root, &["-A", "-w", "-o", "anon_upload_dir=/up"]);
+    let mut ftp = server.anon();
+    ftp.ok("TYPE I", 200);
+    for link in ["abs", "rel"] {
+        let reply = ftp.upload(&format!("STOR /up/{link}/evil"), b"evil");
+        assert_eq!(reply.code, 550, "STOR through {link}: {}", reply.text);
+        let reply = ftp.upload(&format!("APPE /up/{link}/evil2"), b"evil");
+        assert_eq!(reply.code, 550, "APPE through {link}: {}", reply.text);
+        ftp.ok(&format!("MKD /up/{link}/dir"), 550);
+        ftp.ok(&format!("STOU /up/{link}/u"), 550);
+    }
+    assert!(
+        server.root.names("pub").is_empty(),
+        "{:?}",
+        server.root.names("pub")
+    );
+    ftp.stor("/up/fine", b"fine");
+    assert_eq!(server.root.read("up/fine"), b"fine");
+    still_serves(&server);
+}
+
+/// The anonymous drop box is no public file host: private uploads, no
+/// downloads of what is not world-readable, no SITE UMASK/CHMOD, no hidden
+/// names (review finding 4).
+#[test]
+fn the_anonymous_drop_box_is_not_public_hosting() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = hostile_root();
+    root.mkdir("up");
+    root.write(
+        "up/.minftpd-upload.123.abc.0",
+        b"someone's upload in progress",
+    );
+    let server = Server::start(root, &["-A", "-w", "-o", "anon_upload_dir=/up"]);
+    let mut first = server.anon();
+    first.stor("/up/drop.bin", b"dropped");
+    let mode = std::fs::metadata(server.root.path().join("up/drop.bin"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "anon_umask 077: {mode:o}");
+    let mut second = server.anon();
+    let (_, reply) = second.download("RETR /up/drop.bin");
+    assert_eq!(reply.code, 550, "{}", reply.text);
+    let (_, reply) = second.download("RETR /up/.minftpd-upload.123.abc.0");
+    assert_eq!(reply.code, 550, "{}", reply.text);
+    second.ok("SITE UMASK 000", 550);
+    second.ok("SITE UMASK", 200);
+    second.ok("SITE CHMOD 644 /up/drop.bin", 550);
+    second.ok("TYPE I", 200);
+    let reply = second.upload("STOR /up/.minftpd-upload.x", b"hidden");
+    assert_eq!(reply.code, 553, "{}", reply.text);
+    second.send_raw(b"STOR /up/a\rb\r\n");
+    assert_eq!(second.reply().code, 553);
+    second.ok("MKD /up/.minftpd-upload.d", 553);
+    // MLSx facts name only what an anonymous session may do.
+    let facts = second.cmd("MLST /up").text;
+    assert!(facts.contains("perm=celm;"), "{facts}");
+    let listing = second.list("MLSD /up");
+    let line = listing.lines().find(|l| l.ends_with(" drop.bin")).unwrap();
+    assert!(line.contains("perm=;"), "{line}");
+    let facts = second.cmd("MLST /inside.txt").text;
+    assert!(facts.contains("perm=r;"), "{facts}");
+    still_serves(&server);
+}
+
+/// Peak memory of the server process, from /proc (kB).
+fn peak_rss_kb(server: &Server) -> u64 {
+    server
+        .status_field("VmHWM")
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("VmHWM in /proc/PID/status")
+}
+
+/// STAT of a large directory is streamed to the control connection, not
+/// built in memory (review finding 5).
+#[test]
+fn stat_of_a_large_directory_is_streamed() {
+    let root = hostile_root();
+    let big = root.mkdir("big");
+    for n in 0..60_000 {
+        std::fs::File::create(big.join(format!("entry-with-a-longish-name-{n:06}"))).unwrap();
+    }
+    let server = Server::start(root, &["-A"]);
+    let mut ftp = server.anon();
+    assert_eq!(ftp.cmd("STAT /inside.txt").code, 213);
+    let before = peak_rss_kb(&server);
+    let reply = ftp.cmd("STAT /big");
+    assert_eq!(reply.code, 213);
+    assert_eq!(reply.text.lines().count(), 60_000 + 2);
+    assert!(
+        reply.text.ends_with("213 End of status.\r\n"),
+        "{}",
+        &reply.text[reply.text.len() - 80..]
+    );
+    let grown = peak_rss_kb(&server).saturating_sub(before);
+    // The listing is about 4.5 MB; building it even once would show.
+    assert!(
+        grown < 2048,
+        "STAT of 60,000 entries grew the peak RSS by {grown} kB"
+    );
+    still_serves(&server);
+}
+
+/// A connection that never logs in is closed after login_timeout, however
+/// busy it keeps itself (review finding 10).
+#[test]
+fn a_connection_that_never_logs_in_is_closed() {
+    let server = Server::start(hostile_root(), &["-A", "-o", "login_timeout=1"]);
+    let mut idler = server.connect();
+    let deadline = Instant::now() + TIMEOUT;
+    let last = loop {
+        let reply = idler.cmd("NOOP");
+        if reply.code != 200 || Instant::now() > deadline {
+            break reply;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(last.code, 421, "{}", last.text);
+    assert!(last.text.contains("Login timeout"), "{}", last.text);
+    still_serves(&server);
+}
+
+/// At most half the pool waits to log in: clients that never log in cannot
+/// keep out those who do (review finding 10).
+#[test]
+fn sessions_not_logged_in_get_half_the_pool() {
+    let server = Server::start(
+        hostile_root(),
+        &["-A", "--max-clients", "4", "--max-per-ip", "4"],
+    );
+    let waiting: Vec<Ftp> = (0..2).map(|_| server.connect()).collect();
+    assert!(waiting.iter().all(|f| f.greeting.code == 220));
+    let refused = server.connect();
+    assert_eq!(refused.greeting.code, 421, "{}", refused.greeting.text);
+    assert!(
+        refused.greeting.text.contains("waiting to log in"),
+        "{}",
+        refused.greeting.text
+    );
+    let mut ftp = waiting.into_iter().next().unwrap();
+    ftp.login("anonymous", "x");
+    // One place freed by the login: a newcomer is served and logs in.
+    still_serves(&server);
+    assert_eq!(ftp.retr("/inside.txt"), b"inside");
 }

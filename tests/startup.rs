@@ -118,7 +118,7 @@ fn inetd_mode_serves_one_session_on_standard_input() {
     // The log went to log_file, never to the socket on fd 2.
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(
-        logged.contains("session opened") && logged.contains("RETR /hello.txt ok 18 bytes"),
+        logged.contains("session opened") && logged.contains("RETR \"/hello.txt\" ok 18 bytes"),
         "{logged}"
     );
 }
