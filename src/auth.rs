@@ -5,10 +5,8 @@ use crate::fs::normalize;
 use crate::sys;
 use std::collections::HashMap;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// One named account from the users file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,52 +18,21 @@ pub struct Account {
     pub write: bool,
 }
 
-/// The accounts of a users file, by name.
-#[derive(Clone, Debug, Default)]
+/// The accounts of a users file, by name, and the decoy setting that names
+/// without an account are checked against (chosen from these accounts, so a
+/// SIGHUP reload that brings a costlier hash also brings a costlier decoy).
+#[derive(Clone, Debug)]
 pub struct Users {
     accounts: HashMap<String, Account>,
+    decoy: Vec<u8>,
 }
 
-/// The users file, reachable for SIGHUP reloads also after the chroot: we keep
-/// a descriptor of its directory, opened before, and re-open the name in it
-/// (editors replace the file, so holding the file itself would go stale).
-pub struct UsersFile {
-    dir: OwnedFd,
-    name: Vec<u8>,
-    display: String,
-}
-
-impl UsersFile {
-    pub fn open(path: &Path) -> Result<UsersFile, String> {
-        let display = path.display().to_string();
-        let name = path
-            .file_name()
-            .ok_or_else(|| format!("{display}: not a file name"))?;
-        let parent = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let dir = std::fs::File::options()
-            .read(true)
-            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-            .open(parent)
-            .map_err(|e| format!("{display}: {e}"))?;
-        Ok(UsersFile {
-            dir: OwnedFd::from(dir),
-            name: name.as_bytes().to_vec(),
-            display,
-        })
-    }
-
-    pub fn load(&self) -> Result<Users, String> {
-        let read = || -> io::Result<String> {
-            let fd = sys::openat(self.dir.as_fd(), &self.name, libc::O_RDONLY, 0)?;
-            let mut text = String::new();
-            std::fs::File::from(fd).read_to_string(&mut text)?;
-            Ok(text)
-        };
-        let text = read().map_err(|e| format!("{}: {e}", self.display))?;
-        Users::parse(&self.display, &text)
+impl Default for Users {
+    fn default() -> Users {
+        Users {
+            accounts: HashMap::new(),
+            decoy: DEFAULT_DECOY.to_vec(),
+        }
     }
 }
 
@@ -75,9 +42,85 @@ const KNOWN_PREFIXES: &[&str] = &[
     "$6$", "$5$", "$1$", "$2b$", "$2a$", "$2y$", "$y$", "$7$", "$gy$",
 ];
 
-/// A hash that unknown user names are checked against, so that a login for a
-/// name that does not exist costs the same crypt(3) work as one that does.
-const DECOY_SETTING: &[u8] = b"$6$minftpddecoysalt$";
+/// The decoy when no account has a usable hash: what --hash-password makes.
+const DEFAULT_DECOY: &[u8] = b"$6$minftpddecoysalt$";
+
+/// The fixed salts of decoy settings: well-formed for every algorithm (the
+/// bcrypt one is 22 characters and ends in a character whose unused low bits
+/// are zero), and no account's.
+const DECOY_SALT: &[u8] = b"minftpddecoysalt";
+const BCRYPT_DECOY_SALT: &[u8] = b"minftpddecoysaltminfte";
+
+/// The settings of `hash` (algorithm and cost parameters) with the fixed salt:
+/// `$2b$12$<salt>`, `$y$j9T$<salt>$`, `$6$rounds=N$<salt>$`, `$7$<params><salt>$`.
+/// None when the hash cannot be taken apart that way.
+fn decoy_setting_of(hash: &[u8]) -> Option<Vec<u8>> {
+    if [b"$2a$", b"$2b$", b"$2y$"]
+        .iter()
+        .any(|p| hash.starts_with(*p))
+    {
+        // $2b$NN$ then 22 salt and 31 digest characters, no `$` between.
+        let cost = hash.get(4..7)?;
+        if !(cost[0].is_ascii_digit() && cost[1].is_ascii_digit() && cost[2] == b'$') {
+            return None;
+        }
+        return Some([&hash[..7], BCRYPT_DECOY_SALT].concat());
+    }
+    if hash.starts_with(b"$7$") {
+        // scrypt: 11 parameter characters (N, r, p) run straight into the salt.
+        let params = hash.get(3..14)?;
+        return Some([b"$7$", params, DECOY_SALT, b"$"].concat());
+    }
+    // $id$[params$...]salt$digest: keep everything before the salt.
+    let fields: Vec<&[u8]> = hash.split(|&b| b == b'$').collect();
+    if fields.len() < 4 || !fields[0].is_empty() {
+        return None;
+    }
+    let mut setting = fields[..fields.len() - 2].join(&b'$');
+    setting.push(b'$');
+    setting.extend_from_slice(DECOY_SALT);
+    setting.push(b'$');
+    Some(setting)
+}
+
+/// The work one crypt(3) with `setting` takes here: the least of a few runs,
+/// so that a scheduling hiccup does not make a cheap setting look costly.
+/// None when the C library refuses the setting.
+fn crypt_cost(setting: &[u8]) -> Option<Duration> {
+    let mut best: Option<Duration> = None;
+    let started = Instant::now();
+    for _ in 0..3 {
+        let run = Instant::now();
+        sys::crypt_hash(b"decoy password", setting)?;
+        let took = run.elapsed();
+        best = Some(best.map_or(took, |b| b.min(took)));
+        // A costly setting is clearly costly after one run: don't slow start-up.
+        if started.elapsed() > Duration::from_millis(50) {
+            break;
+        }
+    }
+    best
+}
+
+/// Picks the decoy: the fixed-salt form of each distinct algorithm and cost
+/// among `hashes`, each measured with crypt(3) at load (on the main thread,
+/// before serving or on SIGHUP), the costliest kept. Measuring rather than
+/// ranking bcrypt cost against yescrypt and SHA-crypt parameters by formula
+/// stays right for whatever the C library implements. Settings the C library
+/// refuses are skipped: their accounts cannot log in either.
+fn costliest_decoy<'a>(hashes: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut settings: Vec<Vec<u8>> = hashes
+        .filter(|h| KNOWN_PREFIXES.iter().any(|p| h.starts_with(p.as_bytes())))
+        .filter_map(decoy_setting_of)
+        .collect();
+    settings.sort();
+    settings.dedup();
+    settings
+        .into_iter()
+        .filter_map(|s| crypt_cost(&s).map(|cost| (cost, s)))
+        .max_by_key(|(cost, _)| *cost)
+        .map_or_else(|| DEFAULT_DECOY.to_vec(), |(_, s)| s)
+}
 
 impl Users {
     /// Parses a users file: `name:hash:home:rw|ro` a line, `#` comments. Errors
@@ -100,12 +143,22 @@ impl Users {
             }
             accounts.insert(account.name.clone(), account);
         }
-        Ok(Users { accounts })
+        let decoy = costliest_decoy(accounts.values().map(|a| a.hash.as_slice()));
+        Ok(Users { accounts, decoy })
     }
 
-    /// Reads and parses a users file.
-    pub fn load(path: &std::path::Path) -> Result<Users, String> {
-        UsersFile::open(path)?.load()
+    /// Reads and parses a users file, by its path: callers re-read it on
+    /// SIGHUP only when not chrooted, so no descriptor outside the served root
+    /// is kept for it.
+    pub fn load(path: &Path) -> Result<Users, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Users::parse(&path.display().to_string(), &text)
+    }
+
+    /// The setting (algorithm, cost, fixed salt) unknown names are checked
+    /// against; for the log and tests.
+    pub fn decoy(&self) -> &[u8] {
+        &self.decoy
     }
 
     pub fn get(&self, name: &str) -> Option<&Account> {
@@ -201,9 +254,13 @@ pub fn check_password(account: &Account, password: &[u8]) -> bool {
     }
 }
 
-/// Spends the same crypt(3) work as a real check, for a name that has no account.
-pub fn decoy_check(password: &[u8]) {
-    let _ = sys::crypt_hash(password, DECOY_SETTING);
+/// Spends the crypt(3) work of the costliest configured hash, for a name that
+/// has no account (or anonymous when anonymous logins are off). A hostile
+/// client picks the name; the cost is bounded by what the administrator
+/// configured, never by the client, and equals a real check of the costliest
+/// account, so timing does not tell which names exist.
+pub fn decoy_check(users: &Users, password: &[u8]) {
+    let _ = sys::crypt_hash(password, &users.decoy);
 }
 
 /// Makes a `$6$` (SHA-512) hash with a random 16-character salt.
@@ -378,6 +435,94 @@ mod tests {
         };
         assert!(check_password(&account, b"pw"));
         assert!(!check_password(&account, b"pw2"));
+    }
+
+    /// A users file line with `hash` for `name`.
+    fn line(name: &str, hash: &str) -> String {
+        format!("{name}:{hash}:/:ro\n")
+    }
+
+    #[test]
+    fn the_decoy_costs_what_the_costliest_hash_costs() {
+        let cheap = "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1";
+        let rounds = "$6$rounds=50000$othersalt$abcdefghijklmnop";
+        let text = line("cheap", cheap) + &line("slow", rounds);
+        let users = Users::parse("u", &text).unwrap();
+        assert_eq!(users.decoy(), b"$6$rounds=50000$minftpddecoysalt$");
+        // The salt is fixed, never an account's.
+        let bcrypt = "$2b$12$abcdefghijklmnopqrstuu0123456789012345678901234567890";
+        if sys::crypt_hash(b"x", b"$2b$04$abcdefghijklmnopqrstuu").is_none() {
+            eprintln!("SKIPPED bcrypt part: this C library's crypt(3) has no bcrypt");
+            return;
+        }
+        let text = line("cheap", cheap) + &line("bf", bcrypt) + &line("y", "$y$j9T$s$h");
+        let users = Users::parse("u", &text).unwrap();
+        assert_eq!(users.decoy(), b"$2b$12$minftpddecoysaltminfte");
+    }
+
+    #[test]
+    fn without_accounts_the_decoy_is_the_default_sha512() {
+        assert_eq!(Users::default().decoy(), DEFAULT_DECOY);
+        let users = Users::parse("u", "weird:$9$unknown$format:/:ro\n").unwrap();
+        assert_eq!(users.decoy(), DEFAULT_DECOY);
+    }
+
+    #[test]
+    fn decoy_settings_keep_algorithm_and_cost_and_fix_the_salt() {
+        let cases: [(&str, Option<&str>); 8] = [
+            (
+                "$2y$11$abcdefghijklmnopqrstuuXYZ",
+                Some("$2y$11$minftpddecoysaltminfte"),
+            ),
+            ("$2b$1x$abc", None),
+            ("$y$j9T$salt$hash", Some("$y$j9T$minftpddecoysalt$")),
+            ("$gy$jCT$salt$hash", Some("$gy$jCT$minftpddecoysalt$")),
+            (
+                "$6$rounds=9000$salt$hash",
+                Some("$6$rounds=9000$minftpddecoysalt$"),
+            ),
+            ("$5$salt$hash", Some("$5$minftpddecoysalt$")),
+            (
+                "$7$CU..../....saltsalt$hash",
+                Some("$7$CU..../....minftpddecoysalt$"),
+            ),
+            ("$6$nodigest", None),
+        ];
+        for (hash, want) in cases {
+            let got = decoy_setting_of(hash.as_bytes());
+            assert_eq!(got.as_deref(), want.map(str::as_bytes), "{hash}");
+        }
+    }
+
+    #[test]
+    fn crypt_runs_on_two_threads_at_once_and_both_get_their_own_hash() {
+        // Each thread hashes its own password with its own salt many times; a
+        // crypt(3) with one static result buffer and no lock hands one thread
+        // the other's hash.
+        let jobs: Vec<(Vec<u8>, Vec<u8>)> = (0..2)
+            .map(|i| {
+                let setting = format!("$5$rounds=1000$thread{i}$").into_bytes();
+                let password = format!("password {i}").into_bytes();
+                (setting, password)
+            })
+            .collect();
+        let expected: Vec<Vec<u8>> = jobs
+            .iter()
+            .map(|(s, p)| sys::crypt_hash(p, s).unwrap())
+            .collect();
+        let barrier = std::sync::Barrier::new(2);
+        std::thread::scope(|scope| {
+            for ((setting, password), want) in jobs.iter().zip(&expected) {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    for _ in 0..300 {
+                        let got = sys::crypt_hash(password, setting).unwrap();
+                        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(want));
+                    }
+                });
+            }
+        });
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use config::{Config, ConfigError, Source};
 use minftpd::{activation, auth, config, data, fs, log, privilege, server, session, sys};
 use std::io::{self, BufRead, Write};
+use std::os::fd::{AsRawFd, RawFd};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -345,6 +346,26 @@ enum Sockets {
     One(std::net::TcpStream),
 }
 
+impl Sockets {
+    fn raw_fds(&self) -> Vec<RawFd> {
+        match self {
+            Sockets::Listeners(l) => l.iter().map(|l| l.as_raw_fd()).collect(),
+            Sockets::One(s) => vec![s.as_raw_fd()],
+        }
+    }
+}
+
+/// What SIGHUP does with the accounts.
+enum Reload {
+    /// No users file.
+    Nothing,
+    /// Not chrooted: re-read the users file by its path.
+    Path(std::path::PathBuf),
+    /// Chrooted: the file is out of reach, and no descriptor may lead out of
+    /// the root, so say that account changes need a restart.
+    Chrooted,
+}
+
 /// Start-up steps 2 to 5 of DESIGN.md, then serving.
 fn start(config: Config, inetd: bool) -> Result<(), Failure> {
     // 2. the sockets
@@ -358,6 +379,9 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
             None => Sockets::Listeners(server::bind(&config.listen).map_err(runtime)?),
         }
     };
+    // Nothing a parent leaked (an fd to /etc, a socket) may follow us into the
+    // chroot: from here on every open descriptor is one we opened.
+    sys::close_inherited_fds(&sockets.raw_fds()).map_err(runtime)?;
 
     // 3. everything outside the served root: logs, accounts, the root itself
     let stderr_unusable =
@@ -369,20 +393,21 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
         Some(path) => Some(log::XferLog::open(path).map_err(|e| Failure::Config(e.to_string()))?),
         None => None,
     };
-    let users_file = match &config.users_file {
-        Some(path) => Some(auth::UsersFile::open(path).map_err(Failure::Config)?),
-        None => None,
-    };
-    let users = match &users_file {
-        Some(file) => file.load().map_err(Failure::Config)?,
+    let users = match &config.users_file {
+        Some(path) => load_users(path).map_err(Failure::Config)?,
         None => auth::Users::default(),
     };
     let root = fs::Root::open(&config.root)
         .map_err(|e| Failure::Config(format!("root {}: {e}", config.root.display())))?;
 
     // 4. confinement and identity
-    confine(&config)?;
+    let chrooted = confine(&config)?;
     sys::umask(0);
+    let reload = match (&config.users_file, chrooted) {
+        (None, _) => Reload::Nothing,
+        (Some(_), true) => Reload::Chrooted,
+        (Some(path), false) => Reload::Path(path.clone()),
+    };
 
     let data = data::Settings {
         accept_timeout: Duration::from_secs(config.accept_timeout),
@@ -416,7 +441,7 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
                 .name("session".into())
                 .spawn(move || session::run(stream, &session_ctx))
                 .map_err(runtime)?;
-            wait_for_signals(&ctx, users_file.as_ref(), || session.is_finished());
+            wait_for_signals(&ctx, &reload, || session.is_finished());
             shut_down(&ctx, grace, || usize::from(!session.is_finished()));
             Ok(())
         }
@@ -431,7 +456,7 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
             }
             let pool = server::Pool::start(Arc::clone(&ctx)).map_err(runtime)?;
             server::spawn_acceptors(listeners, &pool).map_err(runtime)?;
-            wait_for_signals(&ctx, users_file.as_ref(), || false);
+            wait_for_signals(&ctx, &reload, || false);
             shut_down(&ctx, grace, || pool.busy());
             Ok(())
         }
@@ -440,7 +465,8 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
 
 /// Step 4: as root, chroot into the served root and become the run-as
 /// account; otherwise say once that the path layer alone confines clients.
-fn confine(config: &Config) -> Result<(), Failure> {
+/// True when the process is now chrooted.
+fn confine(config: &Config) -> Result<bool, Failure> {
     if !privilege::is_root() {
         if config.connect_from_port_20 {
             return Err(Failure::Config(
@@ -448,7 +474,7 @@ fn confine(config: &Config) -> Result<(), Failure> {
             ));
         }
         ::log::info!("not started as root: no chroot and no change of identity; confinement by the path layer alone");
-        return Ok(());
+        return Ok(false);
     }
     let account = privilege::resolve_run_as(&config.run_as).map_err(Failure::Config)?;
     if !config.chroot {
@@ -474,20 +500,16 @@ fn confine(config: &Config) -> Result<(), Failure> {
             ""
         }
     );
-    Ok(())
+    Ok(config.chroot)
 }
 
 /// The main thread's job once serving: reload the users file on SIGHUP, and
 /// return on SIGTERM or SIGINT, or once `done` says there is nothing to serve.
-fn wait_for_signals(
-    ctx: &session::Context,
-    users_file: Option<&auth::UsersFile>,
-    done: impl Fn() -> bool,
-) {
+fn wait_for_signals(ctx: &session::Context, reload: &Reload, done: impl Fn() -> bool) {
     while !sys::termination_requested() && !done() {
         std::thread::sleep(Duration::from_millis(100));
         if sys::take_reload_request() {
-            reload_users(ctx, users_file);
+            reload_users(ctx, reload);
         }
     }
 }
@@ -510,12 +532,34 @@ fn shut_down(ctx: &session::Context, grace: Duration, busy: impl Fn() -> usize) 
     let _ = io::stderr().flush();
 }
 
-fn reload_users(ctx: &session::Context, users_file: Option<&auth::UsersFile>) {
-    let Some(file) = users_file else {
-        ::log::info!("SIGHUP: no users file to reload");
-        return;
+/// Reads the users file and says how many accounts it holds and what a login
+/// for an unknown name costs (the decoy: the costliest configured hash).
+fn load_users(path: &std::path::Path) -> Result<auth::Users, String> {
+    let users = auth::Users::load(path)?;
+    ::log::info!(
+        "{}: {} account(s); unknown names are checked against {}",
+        path.display(),
+        users.len(),
+        String::from_utf8_lossy(users.decoy())
+    );
+    Ok(users)
+}
+
+/// SIGHUP: re-read the users file when it is reachable by its path; inside the
+/// chroot it is not, and we keep no descriptor outside the root to reach it.
+fn reload_users(ctx: &session::Context, reload: &Reload) {
+    let path = match reload {
+        Reload::Nothing => {
+            ::log::info!("SIGHUP: no users file to reload");
+            return;
+        }
+        Reload::Chrooted => {
+            ::log::warn!("SIGHUP: accounts cannot be re-read inside the chroot; restart minftpd to apply account changes");
+            return;
+        }
+        Reload::Path(path) => path,
     };
-    match file.load() {
+    match load_users(path) {
         Ok(users) => {
             ::log::info!("SIGHUP: reloaded {} account(s)", users.len());
             *ctx.users.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(users);

@@ -555,7 +555,7 @@ impl Session<'_> {
         let config = &self.ctx.config;
         if auth::is_anonymous_name(name) {
             if !config.anonymous_enable {
-                auth::decoy_check(password);
+                auth::decoy_check(&self.ctx.users(), password);
                 return None;
             }
             let upload_dir = (config.write_enable && !config.anon_upload_dir.is_empty())
@@ -570,7 +570,7 @@ impl Session<'_> {
         }
         let users = self.ctx.users();
         let Some(account) = users.get(name) else {
-            auth::decoy_check(password);
+            auth::decoy_check(&users, password);
             return None;
         };
         if !auth::check_password(account, password) {

@@ -512,6 +512,71 @@ pub fn inherited_fd(fd: RawFd) -> io::Result<OwnedFd> {
     Ok(owned(fd))
 }
 
+/// Closes every descriptor above 2 except those in `keep`, so that nothing a
+/// parent leaked (a file under /etc, a socket, a pipe) follows the process
+/// into the chroot. Call at start, before the process opens anything else:
+/// what it closes must not be owned by any object.
+pub fn close_inherited_fds(keep: &[RawFd]) -> io::Result<()> {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter_map(|&fd| u32::try_from(fd).ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    // The gaps between the kept descriptors: [3, k0), (k0, k1), ..., (kn, MAX].
+    let mut gaps = Vec::new();
+    let mut from = 3u32;
+    for &fd in &keep {
+        if fd > from {
+            gaps.push((from, fd - 1));
+        }
+        from = fd + 1;
+    }
+    gaps.push((from, u32::MAX));
+    match gaps.iter().try_for_each(|&(lo, hi)| close_range(lo, hi)) {
+        Ok(()) => Ok(()),
+        // Before Linux 5.9 (or under a seccomp filter that refuses it).
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
+            close_one_by_one(&keep)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn close_range(lo: u32, hi: u32) -> io::Result<()> {
+    // SAFETY: close_range(2) takes plain integers; see close_inherited_fds for
+    // why nothing owns the descriptors it closes.
+    check(unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0u32) })?;
+    Ok(())
+}
+
+/// The fallback: the open descriptors listed in /proc/self/fd, else every
+/// number up to the soft descriptor limit.
+fn close_one_by_one(keep: &[u32]) -> io::Result<()> {
+    let open: Vec<u32> = match std::fs::read_dir("/proc/self/fd") {
+        // Collected before closing, so the directory's own descriptor is gone.
+        Ok(dir) => dir
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect(),
+        Err(_) => {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: limit is a valid rlimit to fill.
+            check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) })?;
+            let top = u32::try_from(limit.rlim_cur).unwrap_or(65536).min(1 << 20);
+            (3..top).collect()
+        }
+    };
+    for fd in open.into_iter().filter(|fd| *fd > 2 && !keep.contains(fd)) {
+        // SAFETY: as for close_range; EBADF for a number not open is harmless.
+        unsafe { libc::close(fd as libc::c_int) };
+    }
+    Ok(())
+}
+
 /// Borrows a raw descriptor for a call; the caller guarantees it stays open.
 pub fn borrow_stdio(fd: RawFd) -> BorrowedFd<'static> {
     debug_assert!((0..=2).contains(&fd));
@@ -600,30 +665,52 @@ pub fn keep_only_net_bind_service() -> io::Result<()> {
 
 #[cfg_attr(target_env = "gnu", link(name = "crypt"))]
 extern "C" {
-    fn crypt(key: *const libc::c_char, salt: *const libc::c_char) -> *mut libc::c_char;
+    fn crypt_r(
+        key: *const libc::c_char,
+        setting: *const libc::c_char,
+        data: *mut libc::c_void,
+    ) -> *mut libc::c_char;
 }
+
+/// Bytes of `struct crypt_data`: libxcrypt (the libcrypt of glibc systems)
+/// fixes it at exactly 32768; musl's is 260 bytes, so this covers both.
+const CRYPT_DATA_SIZE: usize = 32768;
 
 /// `crypt(3)` of `password` with the settings (algorithm and salt) of `setting`.
 /// `None` when the C library does not know the algorithm.
+///
+/// Uses `crypt_r` with a buffer of its own per call, so logins hash in parallel:
+/// a global lock around `crypt` let one slow hash (bcrypt, chosen by whoever
+/// guesses at that account) stall every other login.
 pub fn crypt_hash(password: &[u8], setting: &[u8]) -> Option<Vec<u8>> {
-    // crypt(3) returns a pointer to static storage: serialise the callers.
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let key = CString::new(password).ok()?;
     let setting = CString::new(setting).ok()?;
-    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    // SAFETY: both strings are NUL-terminated; the result is copied out before
-    // the lock is released.
-    let out = unsafe { crypt(key.as_ptr(), setting.as_ptr()) };
+    // Zeroed as both libraries ask before first use; on the heap because 32 KiB
+    // is much for a worker's stack. u64 words give it any alignment it needs.
+    let mut data = vec![0u64; CRYPT_DATA_SIZE / 8];
+    // SAFETY: both strings are NUL-terminated; `data` is a zeroed area at least
+    // as large as `struct crypt_data` and lives until the result is copied out
+    // (the result points into it).
+    let out = unsafe {
+        crypt_r(
+            key.as_ptr(),
+            setting.as_ptr(),
+            data.as_mut_ptr().cast::<libc::c_void>(),
+        )
+    };
     if out.is_null() {
         return None;
     }
-    // SAFETY: a non-NULL result is a NUL-terminated string.
-    let out = unsafe { CStr::from_ptr(out) }.to_bytes();
+    // SAFETY: a non-NULL result is a NUL-terminated string inside `data`.
+    let out = unsafe { CStr::from_ptr(out) }.to_bytes().to_vec();
+    // The buffer held the password; clear it before it goes back to the allocator.
+    data.iter_mut().for_each(|w| *w = 0);
+    std::hint::black_box(&data);
     // glibc and musl signal failure with a string starting with '*'.
     if out.is_empty() || out[0] == b'*' {
         None
     } else {
-        Some(out.to_vec())
+        Some(out)
     }
 }
 

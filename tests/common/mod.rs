@@ -115,7 +115,16 @@ impl Server {
 
     /// Starts the binary serving `root` with extra arguments.
     pub fn start(root: TempDir, args: &[&str]) -> Server {
-        let mut command = Command::new(BIN);
+        Server::start_via(&[], root, args)
+    }
+
+    /// Like `start`, through `wrapper` (a program and its arguments that execs
+    /// the rest of its command line, e.g. to hand the server an extra fd).
+    pub fn start_via(wrapper: &[&str], root: TempDir, args: &[&str]) -> Server {
+        let mut command = Command::new(wrapper.first().copied().unwrap_or(BIN));
+        if !wrapper.is_empty() {
+            command.args(&wrapper[1..]).arg(BIN);
+        }
         command
             .args(["--listen", "127.0.0.1:0", "--root"])
             .arg(root.path())
