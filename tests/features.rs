@@ -402,6 +402,26 @@ fn holds_socket(pid: u32, inode: &str) -> bool {
         .any(|link| link.to_str() == Some(want.as_str()))
 }
 
+/// Accepts one connection, failing after `TIMEOUT` instead of waiting forever.
+fn accept_within(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        match listener.accept() {
+            Ok((conn, from)) => {
+                conn.set_nonblocking(false).unwrap();
+                conn.set_read_timeout(Some(TIMEOUT)).unwrap();
+                return (conn, from);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(Instant::now() < deadline, "no data connection arrived");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
 #[test]
 fn port_sends_the_file_over_a_connection_from_the_server() {
     let root = TempDir::new("port");
@@ -415,8 +435,7 @@ fn port_sends_the_file_over_a_connection_from_the_server() {
     let port = listener.local_addr().unwrap().port();
     ftp.ok(&format!("PORT 127,0,0,1,{},{}", port >> 8, port & 255), 200);
     ftp.ok("RETR f.bin", 150);
-    let (mut conn, from) = listener.accept().unwrap();
-    conn.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let (mut conn, from) = accept_within(&listener);
     assert_eq!(from.ip().to_string(), "127.0.0.1");
     let inode = tcp_inode(from.port(), port).expect("the data connection in /proc/net/tcp");
     assert!(
@@ -454,8 +473,7 @@ fn eprt_2_does_active_mode_over_ipv6() {
     let port = listener.local_addr().unwrap().port();
     ftp.ok(&format!("EPRT |2|::1|{port}|"), 200);
     ftp.ok("RETR f", 150);
-    let (mut conn, from) = listener.accept().unwrap();
-    conn.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let (mut conn, from) = accept_within(&listener);
     assert_eq!(from.ip().to_string(), "::1");
     let mut got = Vec::new();
     conn.read_to_end(&mut got).unwrap();
