@@ -43,6 +43,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "banner", default: "minftpd ready.", doc: "text of the 220 greeting" },
     Key { name: "log_level", default: "info", doc: "error, warn, info, debug or trace (RUST_LOG overrides)" },
     Key { name: "log_file", default: "", doc: "write the server log to this file instead of standard error" },
+    Key { name: "syslog_socket", default: "/dev/log", doc: "syslog's datagram socket, used when standard error is a socket and log_file is empty" },
     Key { name: "xferlog_file", default: "", doc: "write one xferlog(5) line per finished or aborted transfer to this file" },
     Key { name: "fsync_uploads", default: "no", doc: "fsync each upload before it replaces the old file and 226 is sent" },
     Key { name: "max_rate", default: "0", doc: "bytes per second per session for named users, both directions; 0: unlimited" },
@@ -81,6 +82,7 @@ pub struct Config {
     pub banner: String,
     pub log_level: log::LevelFilter,
     pub log_file: Option<PathBuf>,
+    pub syslog_socket: PathBuf,
     pub xferlog_file: Option<PathBuf>,
     pub fsync_uploads: bool,
     pub max_rate: u64,
@@ -155,6 +157,7 @@ impl Default for Config {
             banner: String::new(),
             log_level: log::LevelFilter::Info,
             log_file: None,
+            syslog_socket: PathBuf::new(),
             xferlog_file: None,
             fsync_uploads: false,
             max_rate: 0,
@@ -284,6 +287,12 @@ impl Config {
                 })?
             }
             "log_file" => self.log_file = optional_path(value),
+            "syslog_socket" => {
+                if value.is_empty() {
+                    return Err("must name a socket, such as /dev/log".into());
+                }
+                self.syslog_socket = PathBuf::from(value);
+            }
             "xferlog_file" => self.xferlog_file = optional_path(value),
             "fsync_uploads" => self.fsync_uploads = parse_bool(value)?,
             "max_rate" => self.max_rate = parse_num(value, "bytes per second")?,
@@ -333,6 +342,7 @@ impl Config {
             "banner" => self.banner.clone(),
             "log_level" => self.log_level.to_string().to_lowercase(),
             "log_file" => show_path(&self.log_file),
+            "syslog_socket" => self.syslog_socket.display().to_string(),
             "xferlog_file" => show_path(&self.xferlog_file),
             "fsync_uploads" => yn(self.fsync_uploads),
             "max_rate" => self.max_rate.to_string(),

@@ -1,4 +1,4 @@
-//! Logger set-up (standard error, a file, or syslog's `/dev/log`) and the
+//! Logger set-up (standard error, a file, or syslog's socket, `/dev/log`) and the
 //! xferlog(5) transfer log.
 //!
 //! inetd hands us the client connection as fds 0, 1 and 2, so a log line on
@@ -90,8 +90,14 @@ pub enum Destination {
 }
 
 /// Picks and opens the destination. Must run before the chroot: afterwards
-/// neither the log file's directory nor `/dev/log` can be reached.
-pub fn open_destination(log_file: Option<&Path>, stderr_unusable: bool) -> io::Result<Destination> {
+/// neither the log file's directory nor the syslog socket (`syslog_socket`,
+/// normally `/dev/log`) can be reached. A syslog socket that cannot be
+/// reached means no log, as with a missing syslog daemon.
+pub fn open_destination(
+    log_file: Option<&Path>,
+    syslog_socket: &Path,
+    stderr_unusable: bool,
+) -> io::Result<Destination> {
     if let Some(path) = log_file {
         let file = open_append(path)?;
         return Ok(Destination::File(file));
@@ -100,7 +106,7 @@ pub fn open_destination(log_file: Option<&Path>, stderr_unusable: bool) -> io::R
         return Ok(Destination::Stderr);
     }
     let socket = UnixDatagram::unbound()?;
-    Ok(match socket.connect("/dev/log") {
+    Ok(match socket.connect(syslog_socket) {
         Ok(()) => Destination::Syslog(socket),
         Err(_) => Destination::Nowhere,
     })

@@ -386,8 +386,12 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
     // 3. everything outside the served root: logs, accounts, the root itself
     let stderr_unusable =
         matches!(sockets, Sockets::One(_)) || sys::is_socket(sys::borrow_stdio(2));
-    let destination = log::open_destination(config.log_file.as_deref(), stderr_unusable)
-        .map_err(|e| Failure::Config(e.to_string()))?;
+    let destination = log::open_destination(
+        config.log_file.as_deref(),
+        &config.syslog_socket,
+        stderr_unusable,
+    )
+    .map_err(|e| Failure::Config(e.to_string()))?;
     log::init(config.log_level, destination);
     let xferlog = match &config.xferlog_file {
         Some(path) => Some(log::XferLog::open(path).map_err(|e| Failure::Config(e.to_string()))?),

@@ -6,6 +6,7 @@ mod common;
 mod accounts;
 mod clients;
 mod deploy;
+mod features;
 mod protocol;
 mod security;
 mod soak;
