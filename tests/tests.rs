@@ -6,6 +6,7 @@ mod common;
 mod accounts;
 mod clients;
 mod deploy;
+mod fs_hostile;
 mod protocol;
 mod security;
 mod soak;
