@@ -269,7 +269,7 @@ impl Root {
                 sys::openat(current, &name, dir_flags, 0).map(Step::Dir)
             };
             match result {
-                Err(_) if races < MAX_RACES && changed(current, &name, &stat) => {
+                Err(e) if races < MAX_RACES && raced(&e, &stat) => {
                     races += 1;
                     pending.push_front(name);
                 }
@@ -422,16 +422,17 @@ enum Step {
     Link(Vec<u8>),
 }
 
-/// Whether the entry `name` is no longer what `before` described (a rename
-/// race swapped it): then an error from using it says nothing about the path.
-fn changed(dir: BorrowedFd, name: &[u8], before: &FileStat) -> bool {
-    match sys::lstatat(dir, name) {
-        Ok(now) => {
-            now.dev != before.dev
-                || now.ino != before.ino
-                || now.mode & libc::S_IFMT != before.mode & libc::S_IFMT
-        }
-        Err(_) => true,
+/// Whether an error from using an entry can only mean that a concurrent
+/// rename swapped it after its `lstat` said `before`: `readlinkat` of what
+/// was a symlink says it is none (`EINVAL`), an `O_NOFOLLOW` open of what was
+/// no symlink meets one (`ELOOP`), or what was a directory is none (`ENOTDIR`).
+/// (Comparing a second lstat misses an entry swapped and swapped back.)
+fn raced(e: &io::Error, before: &FileStat) -> bool {
+    match e.raw_os_error() {
+        Some(libc::EINVAL) => before.is_symlink(),
+        Some(libc::ELOOP) => !before.is_symlink(),
+        Some(libc::ENOTDIR) => before.is_dir(),
+        _ => false,
     }
 }
 
@@ -754,6 +755,204 @@ mod tests {
             b"whole"
         );
         assert_eq!(std::fs::read_dir(dir.join("root/sub")).unwrap().count(), 2);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// The fd number the walk returns is the lowest free one, so it tells how
+    /// many descriptors the walk still held at its final open: the old walk
+    /// held one per level (300 here), this one holds one.
+    #[test]
+    fn the_walk_holds_one_directory_fd_and_dotdot_rewalks() {
+        use std::os::fd::AsRawFd;
+        let dir = scratch("deep");
+        let deep = vec!["d"; 300].join("/");
+        std::fs::create_dir_all(dir.join("root").join(&deep)).unwrap();
+        std::fs::write(dir.join("root").join(&deep).join("leaf"), b"leaf").unwrap();
+        // Climbs 300 levels and one more (stopped by the root), then down again.
+        let up = vec![".."; 301].join("/");
+        symlink(
+            format!("{up}/sub/inside"),
+            dir.join("root").join(&deep).join("up"),
+        )
+        .unwrap();
+        symlink("../../../d/d", dir.join("root/d/d/d/back")).unwrap();
+        let root = Root::open(&dir.join("root")).unwrap();
+        let base = File::open("/dev/null").unwrap().as_raw_fd();
+        let fd = root
+            .walk(format!("{deep}/leaf").as_bytes(), libc::O_RDONLY, 0)
+            .unwrap();
+        // Other tests in this process open files meanwhile: a wide margin.
+        assert!(
+            fd.as_raw_fd() < base + 100,
+            "fd {} base {base}",
+            fd.as_raw_fd()
+        );
+        let read = |p: &str| {
+            let fd = root.walk(p.as_bytes(), libc::O_RDONLY, 0)?;
+            let mut out = Vec::new();
+            io::Read::read_to_end(&mut File::from(fd), &mut out)?;
+            Ok::<_, io::Error>(out)
+        };
+        assert_eq!(read(&format!("{deep}/up")).unwrap(), b"inside");
+        assert_eq!(
+            read("d/d/d/back/d/d/d/d/d/d/d/d/d/d/leaf")
+                .unwrap_err()
+                .kind(),
+            io::ErrorKind::NotFound
+        );
+        let via_back = format!("d/d/d/back/{}/leaf", vec!["d"; 298].join("/"));
+        assert_eq!(read(&via_back).unwrap(), b"leaf");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A concurrent rename swaps a symlink and a directory under the walk
+    /// (RENAME_EXCHANGE): both lead to a `f`, so every lookup must succeed,
+    /// whichever it meets; the old walk answered EINVAL (553) or ENOTDIR.
+    #[test]
+    fn the_walk_retries_an_entry_swapped_under_it() {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::Arc;
+        let dir = scratch("swap");
+        std::fs::create_dir_all(dir.join("root/real")).unwrap();
+        std::fs::create_dir_all(dir.join("root/plain")).unwrap();
+        std::fs::write(dir.join("root/real/f"), b"f").unwrap();
+        std::fs::write(dir.join("root/plain/f"), b"f").unwrap();
+        symlink("real", dir.join("root/l")).unwrap();
+        let root = Arc::new(Root::open(&dir.join("root")).unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        let swapper = {
+            let (root, stop) = (Arc::clone(&root), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let fd = root.dir.as_fd();
+                for _ in 0..5_000_000 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    sys::renameat2(fd, b"l", fd, b"plain", libc::RENAME_EXCHANGE).unwrap();
+                }
+            })
+        };
+        let mut failures = Vec::new();
+        for _ in 0..20_000 {
+            if let Err(e) = root.walk(b"l/f", libc::O_RDONLY, 0) {
+                failures.push(e.to_string());
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        swapper.join().unwrap();
+        assert!(
+            failures.is_empty(),
+            "{} failures, e.g. {:?}",
+            failures.len(),
+            failures.first()
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Runs `f` in a thread; a planted FIFO that blocks it is unblocked by
+    /// opening its other end, and the test fails instead of hanging.
+    fn without_blocking<T: Send + 'static>(
+        fifo: std::path::PathBuf,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(f()));
+        match rx.recv_timeout(std::time::Duration::from_secs(20)) {
+            Ok(result) => result,
+            Err(_) => {
+                let _other_end = File::options()
+                    .read(true)
+                    .write(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(&fifo);
+                panic!("an open of {} blocked", fifo.display());
+            }
+        }
+    }
+
+    #[test]
+    fn special_files_are_refused_without_blocking() {
+        use std::sync::Arc;
+        let dir = scratch("fifo");
+        let fifo = dir.join("root/fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        drop(std::os::unix::net::UnixListener::bind(dir.join("root/sock")).unwrap());
+        let root = Arc::new(Root::open(&dir.join("root")).unwrap());
+        for name in ["/fifo", "/sock"] {
+            let r = Arc::clone(&root);
+            let e = without_blocking(fifo.clone(), move || {
+                r.open_for_update(name.as_bytes(), 0o644).map(|_| ())
+            });
+            assert_eq!(
+                e.unwrap_err().raw_os_error(),
+                Some(libc::EACCES),
+                "update {name}"
+            );
+            let r = Arc::clone(&root);
+            let e = without_blocking(fifo.clone(), move || {
+                r.open_file(name.as_bytes()).map(|_| ())
+            });
+            assert_eq!(
+                e.unwrap_err().raw_os_error(),
+                Some(libc::EACCES),
+                "read {name}"
+            );
+            let e = root.read_dir(name.as_bytes()).map(|_| ()).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::ENOTDIR), "list {name}");
+            let e = root.chmod(name.as_bytes(), 0o600).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EACCES), "chmod {name}");
+            let e = root.set_mtime(name.as_bytes(), 0).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EACCES), "mtime {name}");
+        }
+        // A regular file opens as before.
+        let (file, _) = root.open_file(b"/sub/inside").unwrap();
+        let flags = File::options()
+            .read(true)
+            .open("/dev/null")
+            .map(|_| ())
+            .ok();
+        assert!(flags.is_some());
+        let mut buf = Vec::new();
+        io::Read::read_to_end(&mut &file, &mut buf).unwrap();
+        assert_eq!(buf, b"inside");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// The last fallback of an exclusive commit (no link(2), no
+    /// RENAME_NOREPLACE): creates the target exclusively and copies.
+    #[test]
+    fn exclusive_copy_creates_and_never_replaces() {
+        use std::io::Write;
+        let dir = scratch("copy");
+        let root = Root::open(&dir.join("root")).unwrap();
+        let mut up = Upload::create(&root, b"/sub/new", true, 0o640).unwrap();
+        up.file.write_all(b"copied data").unwrap();
+        up.copy_exclusive(true).unwrap();
+        up.committed = true;
+        drop(up);
+        assert_eq!(
+            std::fs::read(dir.join("root/sub/new")).unwrap(),
+            b"copied data"
+        );
+        let mut up = Upload::create(&root, b"/sub/new", true, 0o640).unwrap();
+        up.file.write_all(b"other").unwrap();
+        let e = up.copy_exclusive(false).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        drop(up);
+        assert_eq!(
+            std::fs::read(dir.join("root/sub/new")).unwrap(),
+            b"copied data"
+        );
+        let mut names: Vec<_> = std::fs::read_dir(dir.join("root/sub"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["inside", "new", "up"]);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
