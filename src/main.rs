@@ -393,6 +393,10 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
     )
     .map_err(|e| Failure::Config(e.to_string()))?;
     log::init(config.log_level, destination);
+    // A deep walk or many sessions must not meet a soft limit below the hard one.
+    if let Err(e) = sys::raise_nofile_limit() {
+        ::log::warn!("cannot raise the open file limit: {e}");
+    }
     let xferlog = match &config.xferlog_file {
         Some(path) => Some(log::XferLog::open(path).map_err(|e| Failure::Config(e.to_string()))?),
         None => None,

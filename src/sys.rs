@@ -781,3 +781,101 @@ pub fn termination_requested() -> bool {
 pub fn take_reload_request() -> bool {
     RELOAD.swap(false, Ordering::SeqCst)
 }
+
+// ---------------------------------------------------------------- hardening (issue 9)
+
+/// Sets or clears `O_NONBLOCK` on an open file. Opens that a client can cause
+/// use `O_NONBLOCK` so that a planted FIFO or device cannot block a worker;
+/// once the file is known to be regular the flag is cleared again.
+pub fn set_nonblocking(fd: BorrowedFd, on: bool) -> io::Result<()> {
+    // SAFETY: plain integer arguments.
+    let flags = retry(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    let flags = if on {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
+    // SAFETY: plain integer arguments.
+    retry(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags) })?;
+    Ok(())
+}
+
+/// `fchmodat2(dir, name, mode, AT_SYMLINK_NOFOLLOW)` (Linux 6.6+): changes the
+/// mode of the entry itself, never of what a symlink there points to (such an
+/// entry fails with `EOPNOTSUPP`). `ENOSYS` on older kernels.
+pub fn fchmodat_nofollow(dir: BorrowedFd, name: &[u8], mode: u32) -> io::Result<()> {
+    let name = cstring(name)?;
+    // SAFETY: name is NUL-terminated; the other arguments are integers.
+    retry(|| unsafe {
+        libc::syscall(
+            libc::SYS_fchmodat2,
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            mode as libc::c_uint,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
+    Ok(())
+}
+
+/// `utimensat(dir, name, {mtime, mtime}, AT_SYMLINK_NOFOLLOW)`: sets access and
+/// modification time of the entry itself (a symlink's own times, never its target's).
+pub fn set_mtime_at(dir: BorrowedFd, name: &[u8], mtime: i64) -> io::Result<()> {
+    let name = cstring(name)?;
+    let t = libc::timespec {
+        tv_sec: mtime as _,
+        tv_nsec: 0,
+    };
+    let times = [t, t];
+    // SAFETY: name is NUL-terminated and times points to two valid timespecs.
+    retry(|| unsafe {
+        libc::utimensat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
+    Ok(())
+}
+
+/// `renameat2(2)` with `flags` (`libc::RENAME_NOREPLACE`, `RENAME_EXCHANGE`).
+/// `EINVAL` where the filesystem does not support the flag, `ENOSYS` before Linux 3.15.
+pub fn renameat2(
+    from_dir: BorrowedFd,
+    from: &[u8],
+    to_dir: BorrowedFd,
+    to: &[u8],
+    flags: u32,
+) -> io::Result<()> {
+    let from = cstring(from)?;
+    let to = cstring(to)?;
+    // SAFETY: both names are NUL-terminated; the other arguments are integers.
+    retry(|| unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            from_dir.as_raw_fd(),
+            from.as_ptr(),
+            to_dir.as_raw_fd(),
+            to.as_ptr(),
+            flags as libc::c_uint,
+        )
+    })?;
+    Ok(())
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit, so that many sessions
+/// (each with a control socket, a data socket, a file and a directory fd) fit
+/// in the descriptor table; the new soft limit.
+pub fn raise_nofile_limit() -> io::Result<u64> {
+    // SAFETY: all-zero is a valid rlimit; the kernel fills it in.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: limit is a valid out-pointer.
+    check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) })?;
+    if limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = limit.rlim_max;
+        // SAFETY: limit is a valid, initialised rlimit.
+        check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) })?;
+    }
+    Ok(limit.rlim_cur as u64)
+}

@@ -7,6 +7,7 @@ mod accounts;
 mod clients;
 mod deploy;
 mod features;
+mod fs_hostile;
 mod protocol;
 mod security;
 mod soak;
