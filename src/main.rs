@@ -368,6 +368,7 @@ enum Reload {
 
 /// Start-up steps 2 to 5 of DESIGN.md, then serving.
 fn start(config: Config, inetd: bool) -> Result<(), Failure> {
+    sys::tune_malloc();
     // 2. the sockets
     let sockets = if inetd {
         activation::clear_systemd_env();

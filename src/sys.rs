@@ -879,3 +879,23 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
     }
     Ok(limit.rlim_cur as u64)
 }
+
+/// glibc's malloc, left to itself, gives each busy thread an arena of its own
+/// (sized by reading /sys and /proc, which a chrooted process cannot), raises
+/// its mmap threshold after the first large free so transfer buffers land in
+/// those arenas, and keeps what they held after a busy minute. One arena, a
+/// fixed mmap threshold below the transfer buffers (they are mmapped and
+/// unmapped whole) and a low trim threshold give the memory back. Called
+/// before any thread starts; musl's allocator returns memory by itself.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn tune_malloc() {
+    // SAFETY: mallopt only sets allocator parameters; no thread runs yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn tune_malloc() {}
