@@ -8,11 +8,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_minftpd");
 /// Every socket read and every wait in the tests is bounded by this.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a peer may take to close a connection it must close: short, so
+/// that a server that keeps it open fails fast instead of after `TIMEOUT`.
+pub const CLOSE_DEADLINE: Duration = Duration::from_secs(5);
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -100,11 +104,20 @@ fn open_up(path: &Path, mode: u32) {
 }
 
 /// A running minftpd.
+///
+/// Every server is checked when the test is done with it (`finish()` or its
+/// `Drop`): it must still be running, unless the test saw it exit through
+/// `wait_exit()`, and its log must hold no `panicked` (a session panic is
+/// caught by the worker and only logged, so nothing else would notice it).
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
     pub root: TempDir,
     log: Arc<Mutex<Vec<String>>>,
+    reader: Option<JoinHandle<()>>,
+    /// The test saw the process exit (`wait_exit`): that is not a crash.
+    exited: bool,
+    checked: bool,
 }
 
 impl Server {
@@ -130,7 +143,7 @@ impl Server {
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
         let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Some(rest) = line.split("listening on ").nth(1) {
@@ -152,7 +165,55 @@ impl Server {
             addr,
             root,
             log,
+            reader: Some(reader),
+            exited: false,
+            checked: false,
         }
+    }
+
+    /// Asserts that the server is still running and logged no panic, then
+    /// stops it. `Drop` does the same; call this to check at a chosen point.
+    pub fn finish(mut self) {
+        if let Err(e) = self.stop_and_check() {
+            panic!("{e}");
+        }
+    }
+
+    /// Still running (unless the test saw it exit), then killed; its whole
+    /// log read (the reader ends at end of file) and free of `panicked`.
+    fn stop_and_check(&mut self) -> Result<(), String> {
+        self.checked = true;
+        let early = match self.child.try_wait() {
+            Ok(None) => None,
+            Ok(Some(status)) if !self.exited => Some(format!("{status}")),
+            Ok(Some(_)) => None,
+            Err(e) => Some(format!("try_wait: {e}")),
+        };
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            let deadline = Instant::now() + CLOSE_DEADLINE;
+            while !reader.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if reader.is_finished() {
+                let _ = reader.join();
+            }
+        }
+        let log = self.log();
+        if let Some(status) = early {
+            return Err(format!("minftpd died during the test ({status}); log:\n{log}"));
+        }
+        if log.contains("panicked") {
+            return Err(format!("minftpd logged a panic; log:\n{log}"));
+        }
+        Ok(())
+    }
+
+    /// Asserts the process is running now (without stopping it).
+    pub fn assert_running(&mut self) {
+        let status = self.child.try_wait().expect("try_wait");
+        assert!(status.is_none(), "minftpd died: {status:?}\n{}", self.log());
     }
 
     pub fn pid(&self) -> u32 {
@@ -216,6 +277,7 @@ impl Server {
         let deadline = Instant::now() + TIMEOUT;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
+                self.exited = true;
                 return Some(status);
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -243,8 +305,19 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if self.checked {
+            return;
+        }
+        let result = self.stop_and_check();
+        // A test that already fails must not double-panic (that aborts the
+        // whole run); its own message is the one to read.
+        if let Err(e) = result {
+            if std::thread::panicking() {
+                eprintln!("{e}");
+            } else {
+                panic!("{e}");
+            }
+        }
     }
 }
 
@@ -308,6 +381,18 @@ impl Ftp {
         Some(Reply { code, text })
     }
 
+    /// Asserts that the server closes the control connection: end of stream
+    /// (or a reset) within `CLOSE_DEADLINE`, with no further reply before it.
+    /// `try_reply().is_none()` cannot tell a close from a read timeout.
+    pub fn expect_closed(&mut self) {
+        self.ctl.set_read_timeout(Some(CLOSE_DEADLINE)).unwrap();
+        let mut rest = String::new();
+        let got = self.reader.read_line(&mut rest);
+        if let Err(e) = closed(got) {
+            panic!("the control connection was not closed: {e}; read {rest:?}");
+        }
+    }
+
     pub fn send_raw(&mut self, bytes: &[u8]) {
         self.ctl.write_all(bytes).unwrap();
     }
@@ -362,7 +447,12 @@ impl Ftp {
 
     /// Runs a command that sends data to us, returning the bytes and the final reply.
     pub fn download(&mut self, line: &str) -> (Vec<u8>, Reply) {
-        let mut data = self.epsv();
+        let data = self.epsv();
+        self.download_on(data, line)
+    }
+
+    /// `download` over a data connection prepared earlier.
+    pub fn download_on(&mut self, mut data: TcpStream, line: &str) -> (Vec<u8>, Reply) {
         let opening = self.cmd(line);
         if opening.code != 150 {
             return (Vec::new(), opening);
@@ -402,6 +492,40 @@ impl Ftp {
         self.ok("TYPE I", 200);
         let reply = self.upload(&format!("STOR {path}"), bytes);
         assert_eq!(reply.code, 226, "STOR {path}: {}", reply.text);
+    }
+}
+
+/// Asserts that the peer closes `stream`: end of stream (or a reset)
+/// within `CLOSE_DEADLINE`, and no bytes before it.
+pub fn expect_eof(stream: &mut TcpStream) {
+    stream.set_read_timeout(Some(CLOSE_DEADLINE)).unwrap();
+    let mut buf = [0u8; 64];
+    if let Err(e) = closed(stream.read(&mut buf)) {
+        panic!("the connection was not closed: {e}");
+    }
+}
+
+/// Ok when a read result means the peer closed: 0 bytes or a reset.
+fn closed(read: std::io::Result<usize>) -> Result<(), String> {
+    match read {
+        Ok(0) => Ok(()),
+        Ok(n) => Err(format!("{n} more bytes arrived")),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Ok(()),
+        Err(e) => Err(format!("still open after {CLOSE_DEADLINE:?} ({e})")),
+    }
+}
+
+impl Ftp {
+    /// Sends `line`, which must be refused with `code` before any data
+    /// connection is used, on a prepared EPSV connection; then asserts what
+    /// minftpd does today: the prepared connection stays pending (not
+    /// closed, nothing sent on it) and the next transfer command uses it.
+    pub fn refused_keeps_data(&mut self, line: &str, code: u16) {
+        let data = self.epsv();
+        let reply = self.cmd(line);
+        assert_eq!(reply.code, code, "{line}: {}", reply.text);
+        let (_, done) = self.download_on(data, "NLST /");
+        assert_eq!(done.code, 226, "NLST on the kept connection: {}", done.text);
     }
 }
 
