@@ -14,7 +14,10 @@ UNITDIR  = $(PREFIX)/lib/systemd/system
 BIN      = target/release/minftpd
 UNITS    = minftpd.socket minftpd.service minftpd-inetd.socket minftpd-inetd@.service
 
-.PHONY: all build run test soak bench check man-lint static conf-example install uninstall clean help
+# Each skipped test appends "module::test: reason" here (tests/common skip()).
+SKIPS    = target/test-skips.txt
+
+.PHONY: all build run test skips test-static soak bench check man-lint static conf-example install uninstall clean help
 
 all: build ## Build the release binary (target/release/minftpd)
 
@@ -29,8 +32,27 @@ $(BIN):
 run: build ## Serve DIR (default: this directory) read-only to anonymous users on 127.0.0.1:2121
 	./target/release/minftpd --listen $(LISTEN) --anonymous $(DIR)
 
-test: ## Run the whole test suite: unit tests, then the integration tests with real clients
-	$(CARGO) test -- --test-threads=4
+test: ## Run the whole test suite: unit tests, then the integration tests with real clients; lists the skips
+	@mkdir -p $(dir $(SKIPS)) && : > $(SKIPS)
+	@status=0; MINFTPD_SKIP_LOG='$(CURDIR)/$(SKIPS)' $(CARGO) test -- --test-threads=4 || status=$$?; \
+	$(MAKE) -s skips; exit $$status
+
+skips:
+	@if [ -s $(SKIPS) ]; then echo "skipped tests:"; sort $(SKIPS) | sed 's/^/  /'; \
+	else echo "skipped tests: none"; fi
+
+# The static build is most of a run's time, so it is a step of its own: build
+# it (in a target directory of its own), then run the one ignored test that
+# checks it with the path the build printed.
+test-static: ## make static, then the test that checks and serves with that binary
+	@mkdir -p $(dir $(SKIPS)) && : > $(SKIPS)
+	@set -e; built=$$(CARGO_TARGET_DIR='$(CURDIR)/target/static-test' $(MAKE) -s static); \
+	printf '%s\n' "$$built"; \
+	bin=$$(printf '%s\n' "$$built" | sed -n 's/^static: built .*: \(.*\), [0-9]* bytes$$/\1/p'); \
+	test -n "$$bin" || { echo "test-static: make static did not say what it built" >&2; exit 1; }; \
+	status=0; MINFTPD_STATIC_BIN="$$bin" MINFTPD_SKIP_LOG='$(CURDIR)/$(SKIPS)' \
+	  $(CARGO) test --test tests deploy::static_binary -- --ignored || status=$$?; \
+	$(MAKE) -s skips; exit $$status
 
 soak: ## A minute of 200 concurrent sessions with random cuts (MINFTPD_SOAK_SECS to change)
 	$(CARGO) test --release --test tests soak -- --ignored --nocapture

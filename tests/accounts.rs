@@ -497,8 +497,7 @@ fn no_descriptor_outside_the_root_survives_start_up() {
 #[test]
 fn as_root_the_daemon_chroots_and_drops_privileges() {
     if !is_root() {
-        eprintln!("SKIPPED: as_root_the_daemon_chroots_and_drops_privileges needs root");
-        return;
+        return skip("needs root");
     }
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
     let account = ["ftp", "nobody"]
@@ -552,8 +551,7 @@ fn as_root_the_daemon_chroots_and_drops_privileges() {
 #[test]
 fn as_root_port_20_keeps_only_cap_net_bind_service() {
     if !is_root() {
-        eprintln!("SKIPPED: as_root_port_20_keeps_only_cap_net_bind_service needs root");
-        return;
+        return skip("needs root");
     }
     let root = TempDir::new("port20");
     root.write("f.txt", b"from port 20");

@@ -5,26 +5,7 @@ use crate::common::*;
 /// A server with an anonymous read-only side and a named read-write user `rw`
 /// (password `secret`) whose home is the whole root.
 fn with_writer(root: TempDir) -> (Server, TempDir) {
-    let etc = TempDir::new("clients-etc");
-    let users = users_file(&etc, &[("rw", "secret", "/", "rw")]);
-    let server = Server::start(root, &["-A", "-w", "-U", users.to_str().unwrap()]);
-    (server, etc)
-}
-
-fn curl(args: &[&str]) -> std::process::Output {
-    let mut all = vec!["-s", "-S", "--max-time", "60"];
-    all.extend_from_slice(args);
-    run("curl", &all)
-}
-
-fn curl_ok(args: &[&str]) -> Vec<u8> {
-    let out = curl(args);
-    assert!(
-        out.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    rw_server(root, "secret", &[])
 }
 
 #[test]

@@ -36,30 +36,6 @@ impl Kill {
     }
 }
 
-/// A precondition of the machine (IPv6 loopback, root, python3): false and a
-/// printed reason when it is missing, a failure under MINFTPD_REQUIRE_CLIENTS=1.
-fn precondition(met: bool, test: &str, reason: &str) -> bool {
-    if !met {
-        assert!(
-            std::env::var("MINFTPD_REQUIRE_CLIENTS").as_deref() != Ok("1"),
-            "{test}: {reason}"
-        );
-        eprintln!("SKIPPED: {test}: {reason}");
-    }
-    met
-}
-
-/// A server where the named user `rw` (password `pw`) may write everywhere,
-/// with extra arguments. The returned directory holds the users file.
-fn rw_server(root: TempDir, extra: &[&str]) -> (Server, TempDir) {
-    let etc = TempDir::new("feat-etc");
-    let users = users_file(&etc, &[("rw", "pw", "/", "rw")]);
-    let mut args = vec!["-A", "-w", "-U", users.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let server = Server::start(root, &args);
-    (server, etc)
-}
-
 fn mode_of(path: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
@@ -123,7 +99,7 @@ fn max_rate_throttles_named_users_downloads_and_uploads() {
     root.write("big.bin", &pattern(THROTTLED_BYTES));
     // anon_max_rate stays unlimited: named users must use max_rate.
     let rate = format!("max_rate={RATE}");
-    let (server, _etc) = rw_server(root, &["-o", &rate]);
+    let (server, _etc) = rw_server(root, "pw", &["-o", &rate]);
     let mut ftp = server.connect();
     ftp.login("rw", "pw");
     assert_throttled(&server, &mut ftp, "/up.bin");
@@ -348,7 +324,7 @@ fn xferlog_records_uploads_and_incomplete_transfers() {
     let root = TempDir::new("xfer-in");
     root.write("big", &vec![7u8; 64 << 20]);
     let option = format!("xferlog_file={}", xferlog.display());
-    let (server, _etc) = rw_server(root, &["-o", &option]);
+    let (server, _etc) = rw_server(root, "pw", &["-o", &option]);
     let mut ftp = server.connect();
     ftp.login("rw", "pw");
     ftp.stor("/up.txt", b"uploaded");
@@ -454,9 +430,8 @@ fn port_sends_the_file_over_a_connection_from_the_server() {
 
 #[test]
 fn eprt_2_does_active_mode_over_ipv6() {
-    let test = "eprt_2_does_active_mode_over_ipv6";
     let Ok(listener) = TcpListener::bind("[::1]:0") else {
-        precondition(false, test, "no IPv6 loopback [::1]");
+        skip("no IPv6 loopback [::1]");
         return;
     };
     let root = TempDir::new("eprt6");
@@ -498,8 +473,8 @@ fn account(name: &str) -> Option<(String, String)> {
 
 #[test]
 fn as_root_run_as_and_chroot_no_are_obeyed() {
-    let test = "as_root_run_as_and_chroot_no_are_obeyed";
-    if !precondition(is_root(), test, "needs root") {
+    if !is_root() {
+        skip("needs root");
         return;
     }
     // Not the default account (ftp, else nobody), so that run_as must be read.
@@ -647,7 +622,7 @@ fn listen_fds_meant_for_another_process_are_ignored() {
 #[test]
 fn rw_user_writes_are_checked_on_disk() {
     let root = TempDir::new("rw-disk");
-    let (server, _etc) = rw_server(root, &[]);
+    let (server, _etc) = rw_server(root, "pw", &[]);
     let on_disk = |rel: &str| server.root.path().join(rel);
     let mut ftp = server.connect();
     ftp.login("rw", "pw");

@@ -31,14 +31,6 @@ fn hostile_root() -> TempDir {
     root
 }
 
-fn rw_server(root: TempDir, extra: &[&str]) -> (Server, TempDir) {
-    let etc = TempDir::new("hostile-etc");
-    let users = users_file(&etc, &[("rw", "pw", "/", "rw")]);
-    let mut args = vec!["-A", "-w", "-U", users.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    (Server::start(root, &args), etc)
-}
-
 #[test]
 fn traversal_stays_inside_the_root() {
     let outside = TempDir::new("outside");
@@ -159,21 +151,8 @@ fn passive_connection_theft_is_refused_and_the_client_still_gets_its_file() {
     let reply = ftp.ok("EPSV", 229);
     let port: u16 = reply.text.split('|').nth(3).unwrap().parse().unwrap();
     let target = SocketAddr::from(([127, 0, 0, 1], port));
-    // The thief, from 127.0.0.2, connects first and says so.
-    let mut thief = std::process::Command::new("python3")
-        .args([
-            "-c",
-            &format!(
-                "import socket;s=socket.socket();s.settimeout(15);s.bind(('127.0.0.2',0));s.connect(('127.0.0.1',{port}));print('connected',flush=True);print(repr(s.recv(100)))"
-            ),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut thief_out = std::io::BufReader::new(thief.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut thief_out, &mut line).unwrap();
-    assert_eq!(line.trim(), "connected");
+    // The thief, from 127.0.0.2, connects first.
+    let thief = Thief::connect(port, "print(repr(s.recv(100)))");
     // The server meets the thief first in its accept queue when RETR comes.
     ftp.send_raw(b"RETR inside.txt\r\n");
     let mut data = TcpStream::connect_timeout(&target, TIMEOUT).unwrap();
@@ -183,10 +162,7 @@ fn passive_connection_theft_is_refused_and_the_client_still_gets_its_file() {
     data.read_to_end(&mut got).unwrap();
     assert_eq!(ftp.reply().code, 226);
     assert_eq!(got, b"inside");
-    line.clear();
-    std::io::BufRead::read_line(&mut thief_out, &mut line).unwrap();
-    assert_eq!(line.trim(), "b''", "the thief got data");
-    assert!(thief.wait().unwrap().success());
+    assert_eq!(thief.report(), "b''", "the thief got data");
     assert!(server.wait_for_log("refused passive data connection from 127.0.0.2"));
 }
 
@@ -229,7 +205,7 @@ fn per_address_limit() {
 fn a_client_vanishing_mid_upload_leaves_the_old_file() {
     let root = hostile_root();
     root.write("keep.bin", b"the good old file");
-    let (server, _etc) = rw_server(root, &[]);
+    let (server, _etc) = rw_server(root, "pw", &[]);
     let mut ftp = server.connect();
     ftp.login("rw", "pw");
     ftp.ok("TYPE I", 200);
@@ -241,13 +217,7 @@ fn a_client_vanishing_mid_upload_leaves_the_old_file() {
     drop(data);
     assert!(server.wait_for_log("session closed"));
     assert_eq!(server.root.read("keep.bin"), b"the good old file");
-    let leftovers: Vec<String> = server
-        .root
-        .names("")
-        .into_iter()
-        .filter(|n| n.starts_with('.'))
-        .collect();
-    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    assert_no_temp_files(&server.root, "");
     still_serves(&server);
 }
 
@@ -258,7 +228,7 @@ fn an_upload_cut_by_a_reset_gets_426_and_changes_nothing() {
     }
     let root = hostile_root();
     root.write("keep.bin", b"the good old file");
-    let (server, _etc) = rw_server(root, &[]);
+    let (server, _etc) = rw_server(root, "pw", &[]);
     // std cannot set SO_LINGER; Python can: linger {on, 0} makes close() a RST.
     let script = format!(
         r#"
@@ -283,13 +253,7 @@ print(f.sendcmd('NOOP'))
     assert!(out.starts_with("426"), "{out}");
     assert!(out.contains("200 NOOP ok."), "{out}");
     assert_eq!(server.root.read("keep.bin"), b"the good old file");
-    let leftovers: Vec<String> = server
-        .root
-        .names("")
-        .into_iter()
-        .filter(|n| n.starts_with('.'))
-        .collect();
-    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    assert_no_temp_files(&server.root, "");
 }
 
 #[test]
@@ -425,7 +389,7 @@ fn brute_force_is_slowed_and_cut_off() {
     assert!(started.elapsed() >= Duration::from_secs(3));
     ftp.ok("USER alice", 331);
     ftp.ok("PASS wrong3", 421);
-    assert!(ftp.try_reply().is_none(), "closed after max_login_fails");
+    ftp.expect_closed();
     assert!(server.wait_for_log("login failed: peer=127.0.0.1 user=\"alice\""));
     assert!(server
         .log()
@@ -511,59 +475,55 @@ fn sigterm_lets_transfers_finish_and_tells_idle_sessions() {
     assert!(listener.is_ok(), "the port is free again");
 }
 
-/// A small tmpfs mounted on a directory for one test, unmounted on drop
-/// (after the server that uses it has stopped).
+/// A small tmpfs on a directory of a server's root, for one test. The guard
+/// exists before the mount, so a failure anywhere after it still unmounts;
+/// it is declared before the server, so the server is dropped (and checked)
+/// first. The root's TempDir cannot remove the root while the tmpfs is
+/// mounted in it, so the guard removes the root again once unmounted.
 struct SmallDisk {
-    server: Option<Server>,
     mountpoint: std::path::PathBuf,
+    root: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    /// Mounts a 256 KiB tmpfs on `rel` below `root`; None when that fails.
+    fn mount(root: &TempDir, rel: &str) -> Option<SmallDisk> {
+        let disk = SmallDisk {
+            mountpoint: root.mkdir(rel),
+            root: root.path().to_path_buf(),
+        };
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=256k,mode=0777", "tmpfs"])
+            .arg(&disk.mountpoint)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        mounted.then_some(disk)
+    }
 }
 
 impl Drop for SmallDisk {
     fn drop(&mut self) {
-        // The server's root holds the mountpoint: its TempDir cannot be
-        // removed while mounted, so remove it again once unmounted.
-        let root = self.server.as_ref().map(|s| s.root.path().to_path_buf());
-        drop(self.server.take());
+        // Nothing mounted (mount failed): umount fails harmlessly.
         let _ = std::process::Command::new("umount")
             .arg(&self.mountpoint)
+            .stderr(std::process::Stdio::null())
             .status();
-        if let Some(root) = root {
-            let _ = std::fs::remove_dir_all(root);
-        }
+        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 
 #[test]
 fn a_full_disk_answers_452_and_keeps_the_old_file() {
     if !is_root() {
-        eprintln!("SKIPPED: a_full_disk_answers_452_and_keeps_the_old_file needs root to mount a small tmpfs");
-        return;
+        return skip("needs root to mount a small tmpfs");
     }
     let root = hostile_root();
-    let mountpoint = root.mkdir("small");
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=256k,mode=0777", "tmpfs"])
-        .arg(&mountpoint)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !mounted {
-        eprintln!(
-            "SKIPPED: a_full_disk_answers_452_and_keeps_the_old_file: cannot mount tmpfs here"
-        );
-        return;
-    }
-    root.write("small/keep.bin", b"the good old file");
-    let etc = TempDir::new("disk-etc");
-    let users = users_file(&etc, &[("rw", "pw", "/", "rw")]);
-    let mut disk = SmallDisk {
-        server: Some(Server::start(
-            root,
-            &["-A", "-w", "-U", users.to_str().unwrap()],
-        )),
-        mountpoint,
+    let Some(_disk) = SmallDisk::mount(&root, "small") else {
+        return skip("cannot mount a tmpfs here");
     };
-    let server = disk.server.as_mut().unwrap();
+    root.write("small/keep.bin", b"the good old file");
+    let (server, _etc) = rw_server(root, "pw", &[]);
     let mut ftp = server.connect();
     ftp.login("rw", "pw");
     ftp.ok("TYPE I", 200);
@@ -578,7 +538,7 @@ fn a_full_disk_answers_452_and_keeps_the_old_file() {
     let reply = ftp.upload("APPE small/keep.bin", &pattern(1 << 20));
     assert_eq!(reply.code, 452, "{}", reply.text);
     ftp.ok("NOOP", 200);
-    still_serves(server);
+    still_serves(&server);
 }
 
 /// Names, contents, modes and times of every file in a directory, to compare
@@ -635,12 +595,7 @@ fn traversal_in_listings_and_metadata_commands() {
             assert!(!reply.text.contains("SECRET") && !reply.text.contains("root:"));
         }
         for cmd in ["LIST", "NLST", "MLSD"] {
-            let mut data = ftp.epsv();
-            let reply = ftp.cmd(&format!("{cmd} {dir}"));
-            assert_eq!(reply.code, 550, "{cmd} {dir}: {}", reply.text);
-            data.set_read_timeout(Some(Duration::from_millis(200)))
-                .unwrap();
-            let _ = data.read(&mut [0u8; 16]);
+            ftp.refused_keeps_data(&format!("{cmd} {dir}"), 550);
         }
     }
     // ".." from the root lists the root itself, nothing above it.
@@ -698,7 +653,7 @@ fn writes_never_escape_the_root() {
         root.path().join("rel-file"),
     )
     .unwrap();
-    let (server, _etc) = rw_server(root, &[]);
+    let (server, _etc) = rw_server(root, "pw", &[]);
     let mut ftp = server.connect();
     ftp.login("rw", "pw");
     ftp.ok("TYPE I", 200);
@@ -794,7 +749,7 @@ fn passive_theft_cannot_inject_data_into_an_upload() {
     }
     let root = hostile_root();
     root.write("target.bin", b"old");
-    let (server, _etc) = rw_server(root, &[]);
+    let (server, _etc) = rw_server(root, "pw", &[]);
     let mut ftp = server.connect();
     ftp.login("rw", "pw");
     ftp.ok("TYPE I", 200);
@@ -802,32 +757,11 @@ fn passive_theft_cannot_inject_data_into_an_upload() {
     let port: u16 = reply.text.split('|').nth(3).unwrap().parse().unwrap();
     let target = SocketAddr::from(([127, 0, 0, 1], port));
     // The thief connects from 127.0.0.2 first and pushes its own bytes.
-    let mut thief = std::process::Command::new("python3")
-        .args([
-            "-c",
-            &format!(
-                r#"
-import socket
-s = socket.socket()
-s.settimeout(15)
-s.bind(('127.0.0.2', 0))
-s.connect(('127.0.0.1', {port}))
-print('connected', flush=True)
-try:
-    s.sendall(b'EVIL' * 1000)
-    print(repr(s.recv(100)))
-except OSError as e:
-    print('closed', type(e).__name__)
-"#
-            ),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut thief_out = std::io::BufReader::new(thief.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut thief_out, &mut line).unwrap();
-    assert_eq!(line.trim(), "connected");
+    let thief = Thief::connect(
+        port,
+        "try:\n    s.sendall(b'EVIL' * 1000)\n    print(repr(s.recv(100)))\n\
+         except OSError as e:\n    print('closed', type(e).__name__)",
+    );
     ftp.send_raw(b"STOR target.bin\r\n");
     let mut data = TcpStream::connect_timeout(&target, TIMEOUT).unwrap();
     let opening = ftp.reply();
@@ -842,13 +776,11 @@ except OSError as e:
         good,
         "the upload is the client's"
     );
-    line.clear();
-    std::io::BufRead::read_line(&mut thief_out, &mut line).unwrap();
+    let line = thief.report();
     assert!(
-        line.trim() == "b''" || line.starts_with("closed"),
+        line == "b''" || line.starts_with("closed"),
         "the thief's connection was not closed: {line}"
     );
-    assert!(thief.wait().unwrap().success());
 }
 
 #[test]
@@ -925,7 +857,7 @@ fn nul_bytes_in_other_commands() {
 fn client_bytes_cannot_forge_log_lines_or_fail2ban_bans() {
     let root = hostile_root();
     root.mkdir("up");
-    let (server, _etc) = rw_server(root, &["-o", "anon_upload_dir=/up"]);
+    let (server, _etc) = rw_server(root, "pw", &["-o", "anon_upload_dir=/up"]);
     let forged = "x login failed: peer=203.0.113.77 user=admin";
     let mut anon = server.anon();
     anon.stor(&format!("/up/{forged}"), b"x");

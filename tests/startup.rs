@@ -2,34 +2,21 @@
 //! activation (Accept=no and Accept=yes), and a real openbsd-inetd.
 
 use crate::common::*;
-use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Kills a started helper process (and what it started) when dropped.
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Waits until something accepts connections on `port`.
-fn wait_listening(port: u16) {
+/// Waits until something accepts connections on `port`, while `listener`
+/// (the process that should bind it) still runs.
+fn wait_listening(listener: &mut Kill, port: u16) {
     let deadline = Instant::now() + TIMEOUT;
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let exited = listener.0.try_wait().unwrap();
+        assert!(
+            exited.is_none(),
+            "it exited ({exited:?}) instead of listening on {port}"
+        );
         assert!(Instant::now() < deadline, "nothing listens on {port}");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -42,22 +29,7 @@ fn served_dir() -> TempDir {
 }
 
 fn curl_file(port: u16) -> Vec<u8> {
-    let out = run(
-        "curl",
-        &[
-            "-s",
-            "-S",
-            "--max-time",
-            "30",
-            &format!("ftp://127.0.0.1:{port}/hello.txt"),
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "curl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    curl_ok(&[&format!("ftp://127.0.0.1:{port}/hello.txt")])
 }
 
 #[test]
@@ -103,18 +75,8 @@ fn inetd_mode_serves_one_session_on_standard_input() {
         quit.text, "221 Goodbye.\r\n",
         "no log line on the control connection"
     );
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            assert!(status.success(), "{status:?}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "minftpd --inetd did not exit after QUIT"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let status = wait_exit(&mut child.0).expect("minftpd --inetd exits after QUIT");
+    assert!(status.success(), "{status:?}");
     // The log went to log_file, never to the socket on fd 2.
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(
@@ -150,15 +112,8 @@ fn inetd_mode_ends_an_idle_session_on_sigterm() {
         .unwrap();
     assert!(killed.success());
     assert_eq!(ftp.reply().code, 421, "an idle inetd session is told");
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            assert!(status.success(), "{status:?}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "minftpd --inetd ignored SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let status = wait_exit(&mut child.0).expect("minftpd --inetd exits on SIGTERM");
+    assert!(status.success(), "{status:?}");
 }
 
 #[test]
@@ -181,15 +136,14 @@ fn socket_activate(port: u16, extra: &[&str], minftpd_args: &[&str], root: &Temp
     args.push(BIN);
     args.extend_from_slice(&["-c", "/dev/null", "-A", "-r", root.path().to_str().unwrap()]);
     args.extend_from_slice(minftpd_args);
-    let child = Command::new("systemd-socket-activate")
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let guard = Kill(child);
-    wait_listening(port);
+    let mut guard = Kill::spawn(
+        Command::new("systemd-socket-activate")
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    wait_listening(&mut guard, port);
     guard
 }
 
@@ -231,12 +185,7 @@ fn openbsd_inetd_launches_minftpd_per_connection() {
         return;
     }
     if !std::path::Path::new("/usr/sbin/inetd").exists() {
-        assert!(
-            std::env::var("MINFTPD_REQUIRE_CLIENTS").as_deref() != Ok("1"),
-            "openbsd-inetd is required"
-        );
-        eprintln!("SKIPPED: openbsd-inetd is not installed");
-        return;
+        return skip("openbsd-inetd is not installed");
     }
     let root = served_dir();
     let etc = TempDir::new("inetd-conf");
@@ -251,17 +200,15 @@ fn openbsd_inetd_launches_minftpd_per_connection() {
         root.path().display()
     );
     let conf = etc.write("inetd.conf", line.as_bytes());
-    let inetd = Kill(
+    let mut inetd = Kill::spawn(
         Command::new("/usr/sbin/inetd")
             .arg("-d")
             .arg(&conf)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+            .stderr(Stdio::null()),
     );
-    wait_listening(port);
+    wait_listening(&mut inetd, port);
     assert_eq!(curl_file(port), b"hello from minftpd");
     assert_eq!(curl_file(port), b"hello from minftpd");
     drop(inetd);
@@ -270,43 +217,20 @@ fn openbsd_inetd_launches_minftpd_per_connection() {
 #[test]
 fn listens_on_ipv6_loopback_too() {
     if TcpListener::bind("[::1]:0").is_err() {
-        eprintln!("SKIPPED: no IPv6 loopback here");
-        return;
+        return skip("no IPv6 loopback here");
     }
-    let root = served_dir();
-    let mut command = Command::new(BIN);
-    command
-        .args([
-            "-c",
-            "/dev/null",
-            "-A",
-            "-l",
-            "[::1]:0",
-            "-l",
-            "127.0.0.1:0",
-            "-r",
-        ])
-        .arg(root.path())
-        .stderr(Stdio::piped());
-    let mut child = Kill(command.spawn().unwrap());
-    let mut stderr = child.0.stderr.take().unwrap();
-    let mut seen = String::new();
-    let deadline = Instant::now() + TIMEOUT;
-    while seen.matches("listening on").count() < 2 {
-        let mut buf = [0u8; 512];
-        let n = stderr.read(&mut buf).unwrap();
-        assert!(n > 0 && Instant::now() < deadline, "{seen}");
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
-    let v6: SocketAddr = seen
-        .split("listening on ")
-        .find(|s| s.starts_with('['))
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let server = Server::launch(
+        BIN,
+        &["-l", "[::1]:0", "-l", "127.0.0.1:0"],
+        served_dir(),
+        &["-A"],
+    );
+    assert!(server.wait_for_log("listening on 127.0.0.1:"));
+    let v6 = *server
+        .listen_addrs()
+        .iter()
+        .find(|a| a.is_ipv6())
+        .expect("a [::1] listener");
     let mut ftp = Ftp::connect(v6);
     ftp.login("anonymous", "x");
     // EPSV works on IPv6; PASV cannot describe an IPv6 address.

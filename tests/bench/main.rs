@@ -178,13 +178,17 @@ struct Server {
     kind: Kind,
     child: Child,
     addr: SocketAddr,
-    _conf: Option<PathBuf>,
+    /// vsftpd's config directory, removed with the server.
+    conf: Option<PathBuf>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(conf) = &self.conf {
+            let _ = std::fs::remove_dir_all(conf);
+        }
     }
 }
 
@@ -274,7 +278,7 @@ fn start_minftpd(data: &Data) -> Server {
         kind: Kind::Minftpd,
         child,
         addr,
-        _conf: None,
+        conf: None,
     }
 }
 
@@ -306,7 +310,7 @@ fn start_vsftpd(data: &Data) -> Server {
         kind: Kind::Vsftpd,
         child,
         addr,
-        _conf: Some(conf_dir),
+        conf: Some(conf_dir),
     }
 }
 

@@ -8,11 +8,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_minftpd");
 /// Every socket read and every wait in the tests is bounded by this.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a peer may take to close a connection it must close: short, so
+/// that a server that keeps it open fails fast instead of after `TIMEOUT`.
+pub const CLOSE_DEADLINE: Duration = Duration::from_secs(5);
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -100,11 +104,20 @@ fn open_up(path: &Path, mode: u32) {
 }
 
 /// A running minftpd.
+///
+/// Every server is checked when the test is done with it (`finish()` or its
+/// `Drop`): it must still be running, unless the test saw it exit through
+/// `wait_exit()`, and its log must hold no `panicked` (a session panic is
+/// caught by the worker and only logged, so nothing else would notice it).
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
     pub root: TempDir,
     log: Arc<Mutex<Vec<String>>>,
+    reader: Option<JoinHandle<()>>,
+    /// The test saw the process exit (`wait_exit`): that is not a crash.
+    exited: bool,
+    checked: bool,
 }
 
 impl Server {
@@ -115,18 +128,30 @@ impl Server {
 
     /// Starts the binary serving `root` with extra arguments.
     pub fn start(root: TempDir, args: &[&str]) -> Server {
-        Server::start_via(&[], root, args)
+        Server::launch(BIN, &["--listen", "127.0.0.1:0"], root, args)
     }
 
     /// Like `start`, through `wrapper` (a program and its arguments that execs
     /// the rest of its command line, e.g. to hand the server an extra fd).
     pub fn start_via(wrapper: &[&str], root: TempDir, args: &[&str]) -> Server {
-        let mut command = Command::new(wrapper.first().copied().unwrap_or(BIN));
-        if !wrapper.is_empty() {
-            command.args(&wrapper[1..]).arg(BIN);
-        }
+        let mut listen = wrapper[1..].to_vec();
+        listen.extend([BIN, "--listen", "127.0.0.1:0"]);
+        Server::launch(wrapper[0], &listen, root, args)
+    }
+
+    /// Starts `program` (this build's binary, or another build of it such as
+    /// the static one) with `listen` arguments, serving `root`. `addr` is
+    /// the first address it says it listens on; `listen_addrs` has them all.
+    pub fn launch(
+        program: impl AsRef<std::ffi::OsStr>,
+        listen: &[&str],
+        root: TempDir,
+        args: &[&str],
+    ) -> Server {
+        let mut command = Command::new(program);
         command
-            .args(["--listen", "127.0.0.1:0", "--root"])
+            .args(listen)
+            .arg("--root")
             .arg(root.path())
             .args(["-c", "/dev/null", "-o", "login_fail_delay=0"])
             .args(args)
@@ -136,10 +161,12 @@ impl Server {
             .env_remove("RUST_LOG");
         let mut child = command.spawn().expect("start minftpd");
         let stderr = child.stderr.take().unwrap();
+        // Reads the log until the process ends, so it never blocks on a full
+        // pipe, and hands over the first "listening on" address.
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
         let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Some(rest) = line.split("listening on ").nth(1) {
@@ -161,7 +188,57 @@ impl Server {
             addr,
             root,
             log,
+            reader: Some(reader),
+            exited: false,
+            checked: false,
         }
+    }
+
+    /// Asserts that the server is still running and logged no panic, then
+    /// stops it. `Drop` does the same; call this to check at a chosen point.
+    pub fn finish(mut self) {
+        if let Err(e) = self.stop_and_check() {
+            panic!("{e}");
+        }
+    }
+
+    /// Still running (unless the test saw it exit), then killed; its whole
+    /// log read (the reader ends at end of file) and free of `panicked`.
+    fn stop_and_check(&mut self) -> Result<(), String> {
+        self.checked = true;
+        let early = match self.child.try_wait() {
+            Ok(None) => None,
+            Ok(Some(status)) if !self.exited => Some(format!("{status}")),
+            Ok(Some(_)) => None,
+            Err(e) => Some(format!("try_wait: {e}")),
+        };
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            let deadline = Instant::now() + CLOSE_DEADLINE;
+            while !reader.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if reader.is_finished() {
+                let _ = reader.join();
+            }
+        }
+        let log = self.log();
+        if let Some(status) = early {
+            return Err(format!(
+                "minftpd died during the test ({status}); log:\n{log}"
+            ));
+        }
+        if log.contains("panicked") {
+            return Err(format!("minftpd logged a panic; log:\n{log}"));
+        }
+        Ok(())
+    }
+
+    /// Asserts the process is running now (without stopping it).
+    pub fn assert_running(&mut self) {
+        let status = self.child.try_wait().expect("try_wait");
+        assert!(status.is_none(), "minftpd died: {status:?}\n{}", self.log());
     }
 
     pub fn pid(&self) -> u32 {
@@ -222,14 +299,14 @@ impl Server {
 
     /// Waits for the process to exit by itself; its status, or None after `TIMEOUT`.
     pub fn wait_exit(&mut self) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + TIMEOUT;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
+        let status = wait_exit(&mut self.child);
+        self.exited = status.is_some();
+        status
+    }
+
+    /// Every address of a "listening on ADDR" line in the log so far.
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        listening_on(&self.log())
     }
 
     /// Threads of the server process, from /proc.
@@ -252,8 +329,19 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if self.checked {
+            return;
+        }
+        let result = self.stop_and_check();
+        // A test that already fails must not double-panic (that aborts the
+        // whole run); its own message is the one to read.
+        if let Err(e) = result {
+            if std::thread::panicking() {
+                eprintln!("{e}");
+            } else {
+                panic!("{e}");
+            }
+        }
     }
 }
 
@@ -317,6 +405,18 @@ impl Ftp {
         Some(Reply { code, text })
     }
 
+    /// Asserts that the server closes the control connection: end of stream
+    /// (or a reset) within `CLOSE_DEADLINE`, with no further reply before it.
+    /// `try_reply().is_none()` cannot tell a close from a read timeout.
+    pub fn expect_closed(&mut self) {
+        self.ctl.set_read_timeout(Some(CLOSE_DEADLINE)).unwrap();
+        let mut rest = String::new();
+        let got = self.reader.read_line(&mut rest);
+        if let Err(e) = closed(got) {
+            panic!("the control connection was not closed: {e}; read {rest:?}");
+        }
+    }
+
     pub fn send_raw(&mut self, bytes: &[u8]) {
         self.ctl.write_all(bytes).unwrap();
     }
@@ -371,7 +471,12 @@ impl Ftp {
 
     /// Runs a command that sends data to us, returning the bytes and the final reply.
     pub fn download(&mut self, line: &str) -> (Vec<u8>, Reply) {
-        let mut data = self.epsv();
+        let data = self.epsv();
+        self.download_on(data, line)
+    }
+
+    /// `download` over a data connection prepared earlier.
+    pub fn download_on(&mut self, mut data: TcpStream, line: &str) -> (Vec<u8>, Reply) {
         let opening = self.cmd(line);
         if opening.code != 150 {
             return (Vec::new(), opening);
@@ -414,8 +519,42 @@ impl Ftp {
     }
 }
 
-/// Whether an external tool is there. When it is missing the test is skipped
-/// with a message, unless MINFTPD_REQUIRE_CLIENTS=1 (CI), where it fails.
+/// Asserts that the peer closes `stream`: end of stream (or a reset)
+/// within `CLOSE_DEADLINE`, and no bytes before it.
+pub fn expect_eof(stream: &mut TcpStream) {
+    stream.set_read_timeout(Some(CLOSE_DEADLINE)).unwrap();
+    let mut buf = [0u8; 64];
+    if let Err(e) = closed(stream.read(&mut buf)) {
+        panic!("the connection was not closed: {e}");
+    }
+}
+
+/// Ok when a read result means the peer closed: 0 bytes or a reset.
+fn closed(read: std::io::Result<usize>) -> Result<(), String> {
+    match read {
+        Ok(0) => Ok(()),
+        Ok(n) => Err(format!("{n} more bytes arrived")),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Ok(()),
+        Err(e) => Err(format!("still open after {CLOSE_DEADLINE:?} ({e})")),
+    }
+}
+
+impl Ftp {
+    /// Sends `line`, which must be refused with `code` before any data
+    /// connection is used, on a prepared EPSV connection; then asserts what
+    /// minftpd does today: the prepared connection stays pending (not
+    /// closed, nothing sent on it) and the next transfer command uses it.
+    pub fn refused_keeps_data(&mut self, line: &str, code: u16) {
+        let data = self.epsv();
+        let reply = self.cmd(line);
+        assert_eq!(reply.code, code, "{line}: {}", reply.text);
+        let (_, done) = self.download_on(data, "NLST /");
+        assert_eq!(done.code, 226, "NLST on the kept connection: {}", done.text);
+    }
+}
+
+/// Whether an external tool is there; when it is not, the test is skipped
+/// (see `skip`).
 pub fn have(tool: &str) -> bool {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
@@ -424,13 +563,38 @@ pub fn have(tool: &str) -> bool {
         .map(|s| s.success())
         .unwrap_or(false);
     if !found {
-        assert!(
-            std::env::var("MINFTPD_REQUIRE_CLIENTS").as_deref() != Ok("1"),
-            "{tool} is required but not installed"
-        );
-        eprintln!("SKIPPED: {tool} is not installed");
+        skip(&format!("{tool} is not installed"));
     }
     found
+}
+
+/// The one way a test gives up on a precondition this machine lacks (not
+/// root, no tmpfs mount, no [::1], a missing tool). libtest shows a test
+/// that returns early as `ok`, so every skip is said on stderr and appended
+/// to the file named by MINFTPD_SKIP_LOG (`make test` prints it at the end);
+/// with MINFTPD_NO_SKIPS=1 (CI) a skip is a failure. The caller returns
+/// right after: `return skip("needs root");`.
+pub fn skip(reason: &str) {
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("unnamed test")
+        .to_string();
+    assert!(
+        std::env::var("MINFTPD_NO_SKIPS").as_deref() != Ok("1"),
+        "{name} would be skipped ({reason}), and MINFTPD_NO_SKIPS=1 makes that a failure"
+    );
+    eprintln!("SKIPPED: {name}: {reason}");
+    if let Ok(path) = std::env::var("MINFTPD_SKIP_LOG") {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path);
+        // One write per line: O_APPEND keeps concurrent tests' lines whole.
+        let written = file.and_then(|mut f| f.write_all(format!("{name}: {reason}\n").as_bytes()));
+        if let Err(e) = written {
+            panic!("cannot record the skip in {path}: {e}");
+        }
+    }
 }
 
 /// Runs a program with a time limit; kills it when the limit passes.
@@ -448,6 +612,9 @@ pub fn run_in(program: &str, args: &[&str], dir: Option<&Path>) -> Output {
     if let Some(dir) = dir {
         command.current_dir(dir);
     }
+    // A group of its own, so that a timeout kills what the client started
+    // too (lftp's helpers, make's cargo), not only the top process.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let child = command.spawn().unwrap_or_else(|e| panic!("{program}: {e}"));
     let pid = child.id();
     let (tx, rx) = mpsc::channel();
@@ -457,7 +624,9 @@ pub fn run_in(program: &str, args: &[&str], dir: Option<&Path>) -> Output {
     match rx.recv_timeout(Duration::from_secs(120)) {
         Ok(output) => output.unwrap(),
         Err(_) => {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .status();
             panic!("{program} {args:?} did not finish within 120 s");
         }
     }
@@ -491,4 +660,167 @@ pub fn users_file(dir: &TempDir, users: &[(&str, &str, &str, &str)]) -> PathBuf 
     let path = dir.path().join("users");
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// Waits (bounded by `TIMEOUT`) for a child to exit by itself; its status,
+/// or None when it is still running.
+pub fn wait_exit(child: &mut Child) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + TIMEOUT;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// The addresses of the "listening on ADDR" lines in a log.
+pub fn listening_on(log: &str) -> Vec<SocketAddr> {
+    log.split("listening on ")
+        .skip(1)
+        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+/// A helper process (inetd, systemd-socket-activate, a thief), killed and
+/// reaped when dropped, also when the test fails before its end.
+pub struct Kill(pub Child);
+
+impl Kill {
+    pub fn spawn(command: &mut Command) -> Kill {
+        Kill(
+            command
+                .spawn()
+                .unwrap_or_else(|e| panic!("{command:?}: {e}")),
+        )
+    }
+}
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The kernel's ephemeral port range (ports it hands out for port 0 and for
+/// outgoing connections).
+fn ephemeral_range() -> (u16, u16) {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .unwrap_or_else(|_| "32768 60999".into());
+    let mut it = text.split_whitespace().filter_map(|p| p.parse().ok());
+    (it.next().unwrap_or(32768), it.next().unwrap_or(60999))
+}
+
+static NEXT_PORT: AtomicUsize = AtomicUsize::new(0);
+
+/// `len` consecutive loopback ports, free now, below the ephemeral range.
+/// For what must be told a port before it binds (systemd-socket-activate,
+/// inetd, a passive port range): a port taken by binding port 0 and
+/// dropping may be handed to any socket before it is reused, a port outside
+/// the ephemeral range only to a program that names it. Each call in this
+/// process gets other ports; the pid spreads parallel runs apart.
+pub fn free_ports(len: u16) -> std::ops::RangeInclusive<u16> {
+    let (low, _) = ephemeral_range();
+    let top = low.saturating_sub(1).max(12_000);
+    let span = 10_000usize;
+    let base = top as usize - span;
+    let spread = std::process::id() as usize * 211;
+    for _ in 0..span / len as usize {
+        let n = NEXT_PORT.fetch_add(len as usize, Ordering::SeqCst);
+        let first = (base + (spread + n) % (span - len as usize)) as u16;
+        let range = first..=first + len - 1;
+        let free = range
+            .clone()
+            .all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
+        if free {
+            return range;
+        }
+    }
+    panic!("no {len} free ports below {low}");
+}
+
+/// One free port below the ephemeral range (see `free_ports`).
+pub fn free_port() -> u16 {
+    *free_ports(1).start()
+}
+
+/// A server with anonymous read-only access and a named user `rw` (password
+/// `pass`) who may write the whole root; the TempDir holds the users file.
+pub fn rw_server(root: TempDir, pass: &str, extra: &[&str]) -> (Server, TempDir) {
+    let etc = TempDir::new("rw-etc");
+    let users = users_file(&etc, &[("rw", pass, "/", "rw")]);
+    let mut args = vec!["-A", "-w", "-U", users.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    (Server::start(root, &args), etc)
+}
+
+/// Asserts that no upload left a temporary (dot) file in `dir` of the root.
+pub fn assert_no_temp_files(root: &TempDir, dir: &str) {
+    let leftovers: Vec<String> = root
+        .names(dir)
+        .into_iter()
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+/// A passive-mode thief: a Python process on 127.0.0.2 that connects to
+/// `port` before the client does, runs `then` (Python with the socket `s`,
+/// printing one line) and exits.
+pub struct Thief {
+    child: Kill,
+    out: BufReader<std::process::ChildStdout>,
+}
+
+impl Thief {
+    /// Returns once the thief is connected (it is in the accept queue first).
+    pub fn connect(port: u16, then: &str) -> Thief {
+        let script = format!(
+            "import socket\ns = socket.socket()\ns.settimeout(15)\ns.bind(('127.0.0.2', 0))\n\
+             s.connect(('127.0.0.1', {port}))\nprint('connected', flush=True)\n{then}\n"
+        );
+        let mut child = Kill::spawn(
+            Command::new("python3")
+                .args(["-c", &script])
+                .stdout(Stdio::piped()),
+        );
+        let out = BufReader::new(child.0.stdout.take().unwrap());
+        let mut thief = Thief { child, out };
+        assert_eq!(thief.line(), "connected");
+        thief
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.out.read_line(&mut line).unwrap();
+        line.trim().to_string()
+    }
+
+    /// The line the thief printed at the end; asserts it exited cleanly.
+    pub fn report(mut self) -> String {
+        let line = self.line();
+        let status = wait_exit(&mut self.child.0).expect("the thief exits");
+        assert!(status.success(), "thief: {status:?}");
+        line
+    }
+}
+
+/// curl with a time limit, showing errors.
+pub fn curl(args: &[&str]) -> Output {
+    let mut all = vec!["-s", "-S", "--max-time", "60"];
+    all.extend_from_slice(args);
+    run("curl", &all)
+}
+
+/// curl that must succeed; its output.
+pub fn curl_ok(args: &[&str]) -> Vec<u8> {
+    let out = curl(args);
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }
