@@ -110,7 +110,7 @@ impl Control {
 
     /// During a transfer: has the client sent ABOR? Other commands stay queued
     /// for after the transfer. A closed control connection is an error.
-    pub(super) fn abort_requested(&mut self) -> io::Result<bool> {
+    fn abort_requested(&mut self) -> io::Result<bool> {
         let ready = sys::poll(&[(self.stream.as_fd(), sys::POLLIN)], Some(Duration::ZERO))?;
         if ready[0] == 0 {
             return Ok(false);
