@@ -6,19 +6,56 @@ use crate::command::{self, Command};
 use crate::data;
 use crate::reply;
 use crate::sys;
-use std::io::{self, Write as _};
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Longest control line we take; a longer one gets `500` and is skipped.
 pub const MAX_LINE: usize = 4096;
 
+/// The control connection's bytes: plain TCP today, one variant per transport,
+/// so the reader and the handlers are written once.
+pub(super) enum ControlStream {
+    Plain(TcpStream),
+}
+
+impl Read for ControlStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            ControlStream::Plain(tcp) => tcp.read(buf),
+        }
+    }
+}
+
+impl Write for ControlStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            ControlStream::Plain(tcp) => tcp.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            ControlStream::Plain(tcp) => tcp.flush(),
+        }
+    }
+}
+
+/// The descriptor a transfer polls for ABOR.
+impl AsFd for ControlStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            ControlStream::Plain(tcp) => tcp.as_fd(),
+        }
+    }
+}
+
 /// Reads CRLF (or LF) terminated lines from the control connection, strips
 /// Telnet IAC sequences, and bounds each line at `MAX_LINE` bytes.
 pub(super) struct Control {
-    pub(super) stream: TcpStream,
+    pub(super) stream: ControlStream,
     buf: Vec<u8>,
     /// Skipping the rest of an over-long line.
     discarding: bool,
@@ -37,7 +74,7 @@ pub(super) enum Input {
 pub(super) const SHUTDOWN_CHECK: Duration = Duration::from_secs(1);
 
 impl Control {
-    pub(super) fn new(stream: TcpStream) -> Control {
+    pub(super) fn new(stream: ControlStream) -> Control {
         Control {
             stream,
             buf: Vec::new(),
@@ -97,7 +134,7 @@ impl Control {
     fn fill(&mut self) -> io::Result<usize> {
         let mut chunk = [0u8; 1024];
         loop {
-            match io::Read::read(&mut self.stream, &mut chunk) {
+            match self.stream.read(&mut chunk) {
                 Ok(n) => {
                     self.buf.extend_from_slice(&chunk[..n]);
                     return Ok(n);
@@ -146,7 +183,7 @@ impl Control {
 }
 
 impl data::ControlLink for Control {
-    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+    fn fd(&self) -> BorrowedFd<'_> {
         self.stream.as_fd()
     }
 

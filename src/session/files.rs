@@ -2,6 +2,7 @@
 //! SITE, and the permission checks. The client names paths (confined by fs, hidden names refused),
 //! plants symlinks (writes resolve beneath the write root), sizes directories (STAT streams).
 
+use super::transfer::write_listing;
 use super::{from_fs, r, show, Reply, Session};
 use crate::auth::Write;
 use crate::command;
@@ -270,10 +271,18 @@ impl Session<'_> {
             "{FILE_STATUS}-Status of {}:\r\n",
             show(path).replace('\r', "")
         );
-        let stream = &self.ctl.stream;
+        let access = self.access(&vpath);
+        // Fields, not `self.root()`: the listing reads the root while it
+        // writes to the control stream, which takes `&mut`.
+        let root = self
+            .root
+            .as_ref()
+            .expect("STAT with a path runs after login");
+        let stream = &mut self.ctl.stream;
         let mut out = Indented::new(BufWriter::with_capacity(16 * 1024, stream));
         out.inner.write_all(head.as_bytes())?;
-        match self.write_listing(&mut out, &vpath, Format::Long { all: true }) {
+        let format = Format::Long { all: true };
+        match write_listing(&mut out, root, access, &vpath, format) {
             Ok(()) => out.inner.flush()?,
             Err(e) => {
                 // Entries are already on the wire: end the reply, say why.

@@ -23,7 +23,7 @@ mod login;
 mod transfer;
 
 pub use control::MAX_LINE;
-use control::{Control, Input, SHUTDOWN_CHECK};
+use control::{Control, ControlStream, Input, SHUTDOWN_CHECK};
 use login::PreLogin;
 use transfer::{ListKind, StoreKind};
 
@@ -147,7 +147,7 @@ pub fn run(stream: TcpStream, ctx: &Context) {
     log::info!("session opened: {peer}");
     let mut session = Session {
         ctx,
-        ctl: Control::new(stream),
+        ctl: Control::new(ControlStream::Plain(stream)),
         peer,
         local,
         user: None,

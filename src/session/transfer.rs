@@ -5,13 +5,13 @@
 use super::{from_fs, fs_error, now, r, show, Reply, Session};
 use crate::auth::Write;
 use crate::command::EpsvArg;
-use crate::data::{self, Failure, Pending};
-use crate::fs::{self, Upload};
-use crate::listing::{self, Format};
+use crate::data::{self, DataStream, Failure, Pending};
+use crate::fs::{self, Root, Upload};
+use crate::listing::{self, Access, Format};
 use crate::log::Quoted;
 use crate::reply::*;
 use std::io::{self, BufWriter, Seek, Write as _};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 impl Session<'_> {
@@ -117,7 +117,7 @@ impl Session<'_> {
 
     /// Opens the data connection that PASV/EPSV/PORT/EPRT prepared: a passive
     /// one from the control peer only, an active one within `connect_timeout`.
-    fn open_data(&mut self) -> Result<TcpStream, Reply> {
+    fn open_data(&mut self) -> Result<DataStream, Reply> {
         let settings = &self.ctx.data;
         let stream = match std::mem::take(&mut self.pending) {
             Pending::None => return Err(r(CANT_OPEN_DATA, "Use PORT, PASV or EPSV first.")),
@@ -130,40 +130,10 @@ impl Session<'_> {
             log::info!("{}: data connection failed: {e}", self.peer);
             r(CANT_OPEN_DATA, "Failed to establish data connection.")
         })?;
-        Ok(stream)
+        Ok(DataStream::Plain(stream))
     }
 
     // ------------------------------------------------------------ listings
-
-    /// Writes a listing of `vpath` (a directory's entries, or one line for a file).
-    pub(super) fn write_listing(
-        &self,
-        out: &mut impl io::Write,
-        vpath: &[u8],
-        format: Format,
-    ) -> io::Result<()> {
-        let root = self.root();
-        let st = root.stat(vpath)?;
-        let access = self.access(vpath);
-        let now = now();
-        if !st.is_dir() {
-            let name = match format {
-                Format::Long { .. } => fs::split_parent(vpath).map(|(_, n)| n).unwrap_or(b"/"),
-                _ => vpath,
-            };
-            return listing::write_entry(out, name, &st, None, format, access, now);
-        }
-        let mut dir = root.read_dir(vpath)?;
-        let follow = |name: &[u8]| {
-            let mut child = vpath.to_vec();
-            if child != b"/" {
-                child.push(b'/');
-            }
-            child.extend_from_slice(name);
-            root.stat(&child).ok()
-        };
-        listing::write_dir(out, &mut dir, format, access, &st, now, follow)
-    }
 
     /// LIST/NLST/MLSD: the client chooses the directory, and so the listing's
     /// size: it streams through a 64 KiB buffer, a reader that stalls ends at
@@ -187,19 +157,19 @@ impl Session<'_> {
             Ok(_) => {}
             Err(e) => return Ok(from_fs(&e)),
         }
-        let sock = match self.open_data() {
+        let mut sock = match self.open_data() {
             Ok(sock) => sock,
             Err(reply) => return Ok(reply),
         };
         self.send(r(OPENING_DATA, "Here comes the directory listing."))?;
         // Listings write through a blocking buffer: the socket timeouts bound a stall.
-        if data::set_data_timeouts(&sock, self.ctx.data.data_timeout).is_err() {
+        if sock.set_timeouts(self.ctx.data.data_timeout).is_err() {
             return Ok(r(CANT_OPEN_DATA, "Failed to set up data connection."));
         }
-        let mut out = BufWriter::with_capacity(64 * 1024, &sock);
-        let result = self
-            .write_listing(&mut out, &vpath, format)
-            .and_then(|()| out.flush());
+        let access = self.access(&vpath);
+        let mut out = BufWriter::with_capacity(64 * 1024, &mut sock);
+        let result =
+            write_listing(&mut out, self.root(), access, &vpath, format).and_then(|()| out.flush());
         drop(out);
         drop(sock);
         Ok(match result {
@@ -229,7 +199,7 @@ impl Session<'_> {
             Ok((file, st)) => (file, st.size),
             Err(e) => return Ok(from_fs(&e)),
         };
-        let sock = match self.open_data() {
+        let mut sock = match self.open_data() {
             Ok(sock) => sock,
             Err(reply) => return Ok(reply),
         };
@@ -246,10 +216,10 @@ impl Session<'_> {
         let rate = self.rate_limit();
         let mut watch = data::Watch::new(&mut self.ctl, self.ctx.data.data_timeout, rate);
         let outcome = if ascii {
-            data::send_ascii(&sock, &mut file, offset, &mut watch)
+            data::send_ascii(&mut sock, &mut file, offset, &mut watch)
         } else {
             data::send_binary(
-                &sock,
+                &mut sock,
                 &file,
                 offset,
                 size.saturating_sub(offset),
@@ -300,7 +270,7 @@ impl Session<'_> {
             Ok(target) => target,
             Err(e) => return Ok(from_fs(&e)),
         };
-        let sock = match self.open_data() {
+        let mut sock = match self.open_data() {
             Ok(sock) => sock,
             Err(reply) => return Ok(reply),
         };
@@ -316,7 +286,7 @@ impl Session<'_> {
         let ascii = self.ascii;
         let rate = self.rate_limit();
         let mut watch = data::Watch::new(&mut self.ctl, self.ctx.data.data_timeout, rate);
-        let mut outcome = data::receive(&sock, target.file(), ascii, &mut watch);
+        let mut outcome = data::receive(&mut sock, target.file(), ascii, &mut watch);
         drop(sock);
         if let Ok(moved) = outcome {
             if let Err(e) = target.finish(offset + moved, self.ctx.config.fsync_uploads) {
@@ -455,6 +425,36 @@ impl Session<'_> {
             ),
         }
     }
+}
+
+/// Writes a listing of `vpath` (a directory's entries, or one line for a
+/// file) to a data connection (LIST) or the control connection (STAT).
+pub(super) fn write_listing(
+    out: &mut impl io::Write,
+    root: &Root,
+    access: Access,
+    vpath: &[u8],
+    format: Format,
+) -> io::Result<()> {
+    let st = root.stat(vpath)?;
+    let now = now();
+    if !st.is_dir() {
+        let name = match format {
+            Format::Long { .. } => fs::split_parent(vpath).map(|(_, n)| n).unwrap_or(b"/"),
+            _ => vpath,
+        };
+        return listing::write_entry(out, name, &st, None, format, access, now);
+    }
+    let mut dir = root.read_dir(vpath)?;
+    let follow = |name: &[u8]| {
+        let mut child = vpath.to_vec();
+        if child != b"/" {
+            child.push(b'/');
+        }
+        child.extend_from_slice(name);
+        root.stat(&child).ok()
+    };
+    listing::write_dir(out, &mut dir, format, access, &st, now, follow)
 }
 
 /// Where an upload goes.
