@@ -20,6 +20,45 @@ const COPY_BUFFER: usize = 256 * 1024;
 /// How many uploaded bytes pass between two checks of the control connection.
 const ABORT_CHECK_BYTES: u64 = 4 << 20;
 
+/// Read, Write and AsFd for a stream enum, each call passed on to the
+/// transport under the variant. The control and the data stream share it, so
+/// a new transport (TLS) adds its arms here once.
+macro_rules! stream_io {
+    ($stream:ty) => {
+        impl std::io::Read for $stream {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                match self {
+                    Self::Plain(tcp) => std::io::Read::read(tcp, buf),
+                }
+            }
+        }
+
+        impl std::io::Write for $stream {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                match self {
+                    Self::Plain(tcp) => std::io::Write::write(tcp, buf),
+                }
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                match self {
+                    Self::Plain(tcp) => std::io::Write::flush(tcp),
+                }
+            }
+        }
+
+        /// The descriptor a transfer polls.
+        impl std::os::fd::AsFd for $stream {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                match self {
+                    Self::Plain(tcp) => std::os::fd::AsFd::as_fd(tcp),
+                }
+            }
+        }
+    };
+}
+pub(crate) use stream_io;
+
 /// An open data connection: plain TCP today, one variant per transport, so
 /// the transfer loops are written once. Binary downloads pick sendfile(2)
 /// for the variants it serves in one place, `send_binary`.
@@ -47,35 +86,7 @@ impl DataStream {
     }
 }
 
-impl Read for DataStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            DataStream::Plain(tcp) => tcp.read(buf),
-        }
-    }
-}
-
-impl Write for DataStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            DataStream::Plain(tcp) => tcp.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            DataStream::Plain(tcp) => tcp.flush(),
-        }
-    }
-}
-
-impl AsFd for DataStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        match self {
-            DataStream::Plain(tcp) => tcp.as_fd(),
-        }
-    }
-}
+stream_io!(DataStream);
 
 /// The data connection the next transfer will use, as set up by PASV/PORT.
 #[derive(Debug, Default)]

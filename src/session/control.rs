@@ -16,41 +16,13 @@ use std::time::{Duration, Instant};
 pub const MAX_LINE: usize = 4096;
 
 /// The control connection's bytes: plain TCP today, one variant per transport,
-/// so the reader and the handlers are written once.
+/// so the reader and the handlers are written once (Read, Write and AsFd come
+/// from `data::stream_io`, shared with `DataStream`).
 pub(super) enum ControlStream {
     Plain(TcpStream),
 }
 
-impl Read for ControlStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            ControlStream::Plain(tcp) => tcp.read(buf),
-        }
-    }
-}
-
-impl Write for ControlStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            ControlStream::Plain(tcp) => tcp.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            ControlStream::Plain(tcp) => tcp.flush(),
-        }
-    }
-}
-
-/// The descriptor a transfer polls for ABOR.
-impl AsFd for ControlStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        match self {
-            ControlStream::Plain(tcp) => tcp.as_fd(),
-        }
-    }
-}
+data::stream_io!(ControlStream);
 
 /// Reads CRLF (or LF) terminated lines from the control connection, strips
 /// Telnet IAC sequences, and bounds each line at `MAX_LINE` bytes.
