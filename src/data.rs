@@ -1,5 +1,6 @@
-//! The data channel: PASV/EPSV listeners in the port range, PORT/EPRT connects,
-//! peer checks, timeouts, and the transfer loops.
+//! The data channel: its stream type, PASV/EPSV listeners, PORT/EPRT connects, the transfer loops.
+//! The client names active targets (its own address, ports of 1024 up), races for passive ports
+//! (other peers are dropped) and sets the pace: rate limit, stall timeout, ABOR polled meanwhile.
 
 use crate::sys;
 use std::fs::File;
@@ -18,6 +19,74 @@ const SENDFILE_SLICE: usize = 1 << 20;
 const COPY_BUFFER: usize = 256 * 1024;
 /// How many uploaded bytes pass between two checks of the control connection.
 const ABORT_CHECK_BYTES: u64 = 4 << 20;
+
+/// Read, Write and AsFd for a stream enum, each call passed on to the
+/// transport under the variant. The control and the data stream share it, so
+/// a new transport (TLS) adds its arms here once.
+macro_rules! stream_io {
+    ($stream:ty) => {
+        impl std::io::Read for $stream {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                match self {
+                    Self::Plain(tcp) => std::io::Read::read(tcp, buf),
+                }
+            }
+        }
+
+        impl std::io::Write for $stream {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                match self {
+                    Self::Plain(tcp) => std::io::Write::write(tcp, buf),
+                }
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                match self {
+                    Self::Plain(tcp) => std::io::Write::flush(tcp),
+                }
+            }
+        }
+
+        /// The descriptor a transfer polls.
+        impl std::os::fd::AsFd for $stream {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                match self {
+                    Self::Plain(tcp) => std::os::fd::AsFd::as_fd(tcp),
+                }
+            }
+        }
+    };
+}
+pub(crate) use stream_io;
+
+/// An open data connection: plain TCP today, one variant per transport, so
+/// the transfer loops are written once. Binary downloads pick sendfile(2)
+/// for the variants it serves in one place, `send_binary`.
+pub enum DataStream {
+    Plain(TcpStream),
+}
+
+impl DataStream {
+    /// Non-blocking during a transfer: `Watch::wait` polls it with the control
+    /// connection, so ABOR is heard and a stall times out.
+    fn set_nonblocking(&self) -> io::Result<()> {
+        match self {
+            DataStream::Plain(tcp) => tcp.set_nonblocking(true),
+        }
+    }
+
+    /// Applies the data timeout to both directions (listings write blocking).
+    pub fn set_timeouts(&self, timeout: Duration) -> io::Result<()> {
+        match self {
+            DataStream::Plain(tcp) => {
+                tcp.set_read_timeout(Some(timeout))?;
+                tcp.set_write_timeout(Some(timeout))
+            }
+        }
+    }
+}
+
+stream_io!(DataStream);
 
 /// The data connection the next transfer will use, as set up by PASV/PORT.
 #[derive(Debug, Default)]
@@ -256,7 +325,7 @@ impl<'a> Watch<'a> {
     }
 
     /// Waits until `sock` is ready for `events`, handling control input meanwhile.
-    fn wait(&mut self, sock: &TcpStream, events: i16, moved: u64) -> Result<(), (Failure, u64)> {
+    fn wait(&mut self, sock: BorrowedFd, events: i16, moved: u64) -> Result<(), (Failure, u64)> {
         let deadline = Instant::now() + self.timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -265,7 +334,7 @@ impl<'a> Watch<'a> {
                 return Err((Failure::Network(stalled), moved));
             }
             let ready = sys::poll(
-                &[(sock.as_fd(), events), (self.control.fd(), sys::POLLIN)],
+                &[(sock, events), (self.control.fd(), sys::POLLIN)],
                 Some(left),
             )
             .map_err(|e| (Failure::Network(e), moved))?;
@@ -283,22 +352,29 @@ fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
 }
 
-fn nonblocking(sock: &TcpStream) -> Result<(), (Failure, u64)> {
-    sock.set_nonblocking(true)
-        .map_err(|e| (Failure::Network(e), 0))
+fn nonblocking(sock: &DataStream) -> Result<(), (Failure, u64)> {
+    sock.set_nonblocking().map_err(|e| (Failure::Network(e), 0))
 }
 
 /// Sends `len` bytes of a file (its size when opened, less `offset`) in binary
-/// mode with sendfile(2): no copy through user space. A file that shrinks
-/// meanwhile ends the transfer early.
+/// mode. The one place that chooses sendfile(2): every variant today is plain
+/// TCP, which it serves.
 pub fn send_binary(
-    sock: &TcpStream,
+    sock: &mut DataStream,
     file: &File,
     offset: u64,
     len: u64,
     watch: &mut Watch,
 ) -> Outcome {
     nonblocking(sock)?;
+    match sock {
+        DataStream::Plain(tcp) => sendfile(tcp, file, offset, len, watch),
+    }
+}
+
+/// Binary download with sendfile(2): no copy through user space. A file that
+/// shrinks meanwhile ends the transfer early.
+fn sendfile(sock: &TcpStream, file: &File, offset: u64, len: u64, watch: &mut Watch) -> Outcome {
     let mut pos = offset as i64;
     let mut moved = 0u64;
     let slice = watch.throttle.slice(SENDFILE_SLICE) as u64;
@@ -310,7 +386,7 @@ pub fn send_binary(
                 moved += n as u64;
                 watch.progress(n, moved)?;
             }
-            Err(e) if would_block(&e) => watch.wait(sock, sys::POLLOUT, moved)?,
+            Err(e) if would_block(&e) => watch.wait(sock.as_fd(), sys::POLLOUT, moved)?,
             Err(e) => return Err((Failure::Network(e), moved)),
         }
     }
@@ -319,7 +395,7 @@ pub fn send_binary(
 
 /// Writes all of `buf` to the non-blocking `sock`, waiting through `watch`.
 fn write_all(
-    mut sock: &TcpStream,
+    sock: &mut DataStream,
     mut buf: &[u8],
     watch: &mut Watch,
     moved: u64,
@@ -328,7 +404,7 @@ fn write_all(
         match sock.write(buf) {
             Ok(0) => return Err((Failure::Network(io::ErrorKind::WriteZero.into()), moved)),
             Ok(n) => buf = &buf[n..],
-            Err(e) if would_block(&e) => watch.wait(sock, sys::POLLOUT, moved)?,
+            Err(e) if would_block(&e) => watch.wait(sock.as_fd(), sys::POLLOUT, moved)?,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err((Failure::Network(e), moved)),
         }
@@ -338,7 +414,12 @@ fn write_all(
 
 /// Sends a file in ASCII mode: LF becomes CRLF on the wire. `offset` counts
 /// bytes of the file, as REST does for both modes here.
-pub fn send_ascii(sock: &TcpStream, file: &mut File, offset: u64, watch: &mut Watch) -> Outcome {
+pub fn send_ascii(
+    sock: &mut DataStream,
+    file: &mut File,
+    offset: u64,
+    watch: &mut Watch,
+) -> Outcome {
     use std::io::Seek;
     nonblocking(sock)?;
     file.seek(io::SeekFrom::Start(offset))
@@ -363,7 +444,7 @@ pub fn send_ascii(sock: &TcpStream, file: &mut File, offset: u64, watch: &mut Wa
 
 /// Receives into `out` until the client closes the data connection in order.
 /// A reset or a stall is a failure: the data may be incomplete.
-pub fn receive(mut sock: &TcpStream, out: &mut File, ascii: bool, watch: &mut Watch) -> Outcome {
+pub fn receive(sock: &mut DataStream, out: &mut File, ascii: bool, watch: &mut Watch) -> Outcome {
     nonblocking(sock)?;
     let mut buf = vec![0u8; watch.throttle.slice(COPY_BUFFER)];
     let mut converted = Vec::new();
@@ -374,7 +455,7 @@ pub fn receive(mut sock: &TcpStream, out: &mut File, ascii: bool, watch: &mut Wa
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if would_block(&e) => {
-                watch.wait(sock, sys::POLLIN, moved)?;
+                watch.wait(sock.as_fd(), sys::POLLIN, moved)?;
                 continue;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -430,12 +511,6 @@ pub fn crlf_to_lf(input: &[u8], mut pending_cr: bool, out: &mut Vec<u8>) -> bool
         }
     }
     pending_cr
-}
-
-/// Applies the data timeout to both directions of a data connection.
-pub fn set_data_timeouts(sock: &TcpStream, timeout: Duration) -> io::Result<()> {
-    sock.set_read_timeout(Some(timeout))?;
-    sock.set_write_timeout(Some(timeout))
 }
 
 #[cfg(test)]

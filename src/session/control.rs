@@ -1,0 +1,165 @@
+//! The control connection: reading lines, spotting ABOR during a transfer, writing replies.
+//! The client controls every byte: a line is bounded by `MAX_LINE` and must arrive whole
+//! within the idle (before login: login) deadline; a flood during a transfer ends the session.
+
+use crate::command::{self, Command};
+use crate::data;
+use crate::reply;
+use crate::sys;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Longest control line we take; a longer one gets `500` and is skipped.
+pub const MAX_LINE: usize = 4096;
+
+/// The control connection's bytes: plain TCP today, one variant per transport,
+/// so the reader and the handlers are written once (Read, Write and AsFd come
+/// from `data::stream_io`, shared with `DataStream`).
+pub(super) enum ControlStream {
+    Plain(TcpStream),
+}
+
+data::stream_io!(ControlStream);
+
+/// Reads CRLF (or LF) terminated lines from the control connection, strips
+/// Telnet IAC sequences, and bounds each line at `MAX_LINE` bytes.
+pub(super) struct Control {
+    pub(super) stream: ControlStream,
+    buf: Vec<u8>,
+    /// Skipping the rest of an over-long line.
+    discarding: bool,
+}
+
+/// One thing read from the control connection.
+pub(super) enum Input {
+    Line(Vec<u8>),
+    TooLong,
+    Closed,
+    TimedOut,
+    ShuttingDown,
+}
+
+/// How often an idle session looks at the shutdown flag.
+pub(super) const SHUTDOWN_CHECK: Duration = Duration::from_secs(1);
+
+impl Control {
+    pub(super) fn new(stream: ControlStream) -> Control {
+        Control {
+            stream,
+            buf: Vec::new(),
+            discarding: false,
+        }
+    }
+
+    /// Takes one complete line out of the buffer, if there is one. Bytes of an
+    /// over-long line are dropped as they come, so the buffer stays bounded.
+    fn take_line(&mut self) -> Option<Input> {
+        let Some(end) = self.buf.iter().position(|&b| b == b'\n') else {
+            if self.buf.len() > MAX_LINE {
+                self.buf.clear();
+                self.discarding = true;
+            }
+            return None;
+        };
+        let raw: Vec<u8> = self.buf.drain(..=end).collect();
+        if self.discarding || raw.len() > MAX_LINE + 2 {
+            self.discarding = false;
+            return Some(Input::TooLong);
+        }
+        Some(Input::Line(command::clean_line(&raw)))
+    }
+
+    /// Blocks (up to the read timeout) for the next line.
+    /// A whole line must arrive within `idle`: a client trickling one byte a
+    /// minute (slowloris) times out like a silent one. Reads time out every
+    /// `SHUTDOWN_CHECK` (set once per session) to notice a shutdown; when a
+    /// command is waiting, reading it is one system call.
+    pub(super) fn read_line(&mut self, idle: Duration, shutdown: &AtomicBool) -> io::Result<Input> {
+        let deadline = Instant::now() + idle;
+        loop {
+            if let Some(input) = self.take_line() {
+                return Ok(input);
+            }
+            if shutdown.load(Ordering::Relaxed) {
+                return Ok(Input::ShuttingDown);
+            }
+            if Instant::now() >= deadline {
+                return Ok(Input::TimedOut);
+            }
+            match self.fill() {
+                Ok(0) => return Ok(Input::Closed),
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads once more from the socket into the buffer.
+    fn fill(&mut self) -> io::Result<usize> {
+        let mut chunk = [0u8; 1024];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// During a transfer: has the client sent ABOR? Other commands stay queued
+    /// for after the transfer. A closed control connection is an error.
+    fn abort_requested(&mut self) -> io::Result<bool> {
+        let ready = sys::poll(&[(self.stream.as_fd(), sys::POLLIN)], Some(Duration::ZERO))?;
+        if ready[0] == 0 {
+            return Ok(false);
+        }
+        if self.fill()? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "control connection closed",
+            ));
+        }
+        let mut start = 0;
+        while let Some(len) = self.buf[start..].iter().position(|&b| b == b'\n') {
+            let end = start + len + 1;
+            let line = command::clean_line(&self.buf[start..end]);
+            if command::parse(&line) == Command::Abor {
+                self.buf.drain(start..end);
+                return Ok(true);
+            }
+            start = end;
+        }
+        if self.buf.len() > MAX_LINE * 4 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "control flood during transfer",
+            ));
+        }
+        Ok(false)
+    }
+
+    pub(super) fn send(&mut self, code: u16, text: &str) -> io::Result<()> {
+        self.stream.write_all(&reply::format(code, text))
+    }
+}
+
+impl data::ControlLink for Control {
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+
+    fn abort_requested(&mut self) -> io::Result<bool> {
+        Control::abort_requested(self)
+    }
+}

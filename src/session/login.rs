@@ -1,0 +1,193 @@
+//! Logging in: USER, PASS, REIN, password checks, failure delays, the pre-login slot.
+//! The client picks names and passwords: names are cut to 64 characters and quoted in logs,
+//! unknown names cost the same crypt(3) work, failures wait longer and end at max_login_fails.
+
+use super::{r, Flow, Reply, Session};
+use crate::auth::{self, Identity};
+use crate::data::Pending;
+use crate::fs::normalize;
+use crate::listing;
+use crate::log::Quoted;
+use crate::reply::*;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// A session's place among those not logged in yet (`Context::pre_login`),
+/// given back on login, or when the session ends however it ends.
+pub(super) struct PreLogin<'a> {
+    count: &'a AtomicUsize,
+    held: bool,
+}
+
+impl<'a> PreLogin<'a> {
+    /// The place the caller has already counted in `count`.
+    pub(super) fn held(count: &'a AtomicUsize) -> PreLogin<'a> {
+        PreLogin { count, held: true }
+    }
+
+    fn release(&mut self) {
+        if std::mem::take(&mut self.held) {
+            self.count.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// REIN: the session waits to log in again (not capped: it has a worker).
+    fn retake(&mut self) {
+        if !self.held {
+            self.count.fetch_add(1, Ordering::SeqCst);
+            self.held = true;
+        }
+    }
+}
+
+impl Drop for PreLogin<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+impl Session<'_> {
+    /// USER: the name is kept, cut to 64 characters, until PASS; it reaches
+    /// the log only quoted.
+    pub(super) fn user(&mut self, name: Vec<u8>) -> Reply {
+        if self.identity.is_some() {
+            return r(NOT_LOGGED_IN, "Can't change to another user.");
+        }
+        self.user = Some(String::from_utf8_lossy(&name).chars().take(64).collect());
+        r(NEED_PASSWORD, "Please specify the password.")
+    }
+
+    /// PASS: the client chooses the password and how often it tries; a try
+    /// costs one crypt(3), as much for an unknown name as for a known one, and
+    /// a failure waits (`login_failed`). The password is never logged.
+    pub(super) fn pass(&mut self, password: &[u8]) -> io::Result<Flow> {
+        if self.identity.is_some() {
+            self.send(r(LOGGED_IN, "Already logged in."))?;
+            return Ok(Flow::Continue);
+        }
+        let Some(name) = self.user.take() else {
+            self.send(r(BAD_SEQUENCE, "Login with USER first."))?;
+            return Ok(Flow::Continue);
+        };
+        match self.authenticate(&name, password) {
+            Some(identity) => match self.ctx.root.subroot(&identity.home) {
+                Ok(root) => {
+                    log::info!(
+                        "login: peer={} user={}",
+                        self.peer.ip().to_canonical(),
+                        Quoted(name.as_bytes())
+                    );
+                    self.upload_root = identity
+                        .upload_dir
+                        .as_deref()
+                        .and_then(|dir| root.subroot(dir).ok());
+                    self.umask = if identity.anonymous {
+                        self.ctx.config.anon_umask
+                    } else {
+                        self.ctx.config.umask
+                    };
+                    self.identity = Some(identity);
+                    self.root = Some(root);
+                    self.cwd = b"/".to_vec();
+                    self.pre_login.release();
+                    self.send(r(LOGGED_IN, "Login successful."))?;
+                    Ok(Flow::Continue)
+                }
+                Err(e) => {
+                    log::error!(
+                        "user {}: home directory {} cannot be opened: {e}",
+                        Quoted(name.as_bytes()),
+                        Quoted(&identity.home)
+                    );
+                    self.send(r(NOT_LOGGED_IN, "Home directory not available."))?;
+                    Ok(Flow::Continue)
+                }
+            },
+            None => self.login_failed(&name),
+        }
+    }
+
+    /// Checks a login. Unknown names cost the same crypt(3) work as known ones.
+    fn authenticate(&self, name: &str, password: &[u8]) -> Option<Identity> {
+        let config = &self.ctx.config;
+        if auth::is_anonymous_name(name) {
+            if !config.anonymous_enable {
+                auth::decoy_check(&self.ctx.users(), password);
+                return None;
+            }
+            let upload_dir = (config.write_enable && !config.anon_upload_dir.is_empty())
+                .then(|| normalize(b"/", config.anon_upload_dir.as_bytes()));
+            return Some(Identity {
+                name: name.to_string(),
+                anonymous: true,
+                home: normalize(b"/", config.anon_root.as_bytes()),
+                full_write: false,
+                upload_dir,
+            });
+        }
+        let users = self.ctx.users();
+        let Some(account) = users.get(name) else {
+            auth::decoy_check(&users, password);
+            return None;
+        };
+        if !auth::check_password(account, password) {
+            return None;
+        }
+        Some(Identity {
+            name: name.to_string(),
+            anonymous: false,
+            home: account.home.clone(),
+            full_write: account.write && config.write_enable,
+            upload_dir: None,
+        })
+    }
+
+    /// A wrong password: the wait grows with each failure (`login_fail_delay`
+    /// times the count), and `max_login_fails` ends the session.
+    fn login_failed(&mut self, name: &str) -> io::Result<Flow> {
+        self.failures += 1;
+        // The fixed format fail2ban matches (see README): the user name is
+        // quoted and escaped, so nothing a client sends can look like a peer.
+        log::warn!(
+            "login failed: peer={} user={}",
+            self.peer.ip().to_canonical(),
+            Quoted(name.as_bytes())
+        );
+        let delay = self
+            .ctx
+            .config
+            .login_fail_delay
+            .saturating_mul(u64::from(self.failures));
+        std::thread::sleep(Duration::from_secs(delay));
+        if self.failures >= self.ctx.config.max_login_fails {
+            self.send(r(
+                UNAVAILABLE,
+                "Too many failed logins; closing connection.",
+            ))?;
+            return Ok(Flow::Close);
+        }
+        self.send(r(NOT_LOGGED_IN, "Login incorrect."))?;
+        Ok(Flow::Continue)
+    }
+
+    /// REIN: back to before login, with a fresh login deadline; the session
+    /// takes a pre-login place again.
+    pub(super) fn rein(&mut self) -> Reply {
+        self.user = None;
+        self.identity = None;
+        self.root = None;
+        self.upload_root = None;
+        self.umask = self.ctx.config.umask;
+        self.login_deadline = Instant::now() + Duration::from_secs(self.ctx.config.login_timeout);
+        self.pre_login.retake();
+        self.cwd = b"/".to_vec();
+        self.ascii = false;
+        self.rest = 0;
+        self.rename_from = None;
+        self.pending = Pending::None;
+        self.epsv_all = false;
+        self.facts = listing::ALL_FACTS;
+        r(READY, "Ready for a new user.")
+    }
+}

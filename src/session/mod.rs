@@ -1,0 +1,392 @@
+//! One control connection: its state, `run`, the command loop, dispatch, errors to replies.
+//! A client's line reaches the log only quoted (PASS never), most commands wait for login,
+//! and a silent client meets the idle or login deadline; the handlers live in the rooms below.
+
+use crate::auth::{Identity, Users};
+use crate::command::{self, Command, TransferType};
+use crate::config::Config;
+use crate::data::{self, Pending};
+use crate::fs::{normalize, Root};
+use crate::listing;
+use crate::log::Quoted;
+use crate::reply::*;
+use crate::sys;
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+mod control;
+mod files;
+mod login;
+mod transfer;
+
+pub use control::MAX_LINE;
+use control::{Control, ControlStream, Input, SHUTDOWN_CHECK};
+use login::PreLogin;
+use transfer::{ListKind, StoreKind};
+
+/// What every session shares: the configuration, the served root and the
+/// accounts (replaced as a whole on SIGHUP).
+pub struct Context {
+    pub config: Config,
+    pub root: Root,
+    pub users: RwLock<Arc<Users>>,
+    pub data: data::Settings,
+    pub xferlog: Option<crate::log::XferLog>,
+    /// Set on SIGTERM/SIGINT: idle sessions say 421 and close.
+    pub shutdown: AtomicBool,
+    /// Sessions that have not logged in yet. At most half the pool may wait
+    /// to log in, so clients that never log in cannot keep out those who do.
+    pub pre_login: AtomicUsize,
+}
+
+impl Context {
+    pub fn users(&self) -> Arc<Users> {
+        self.users.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Counts one more session waiting to log in, unless half the pool
+    /// already is. The session gives it back when it logs in or ends.
+    pub fn count_pre_login(&self) -> bool {
+        let cap = self.config.max_clients.div_ceil(2).max(1);
+        self.pre_login
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < cap).then_some(n + 1)
+            })
+            .is_ok()
+    }
+}
+
+/// Maps a filesystem error to the reply a client sees; never a host path.
+fn fs_error(e: &io::Error) -> (u16, &'static str) {
+    match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => {
+            (UNAVAILABLE_FILE, "No such file or directory.")
+        }
+        Some(libc::EACCES) | Some(libc::EPERM) => (UNAVAILABLE_FILE, "Permission denied."),
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => (NO_SPACE, "Insufficient storage space."),
+        Some(libc::EEXIST) => (UNAVAILABLE_FILE, "File exists."),
+        Some(libc::EISDIR) => (UNAVAILABLE_FILE, "Is a directory."),
+        Some(libc::ENOTEMPTY) => (UNAVAILABLE_FILE, "Directory not empty."),
+        Some(libc::EINVAL) | Some(libc::ENAMETOOLONG) | Some(libc::EILSEQ) => {
+            (BAD_NAME, "File name not allowed.")
+        }
+        Some(libc::ELOOP) => (UNAVAILABLE_FILE, "Too many levels of symbolic links."),
+        Some(libc::EROFS) => (UNAVAILABLE_FILE, "Read-only file system."),
+        Some(libc::EXDEV) => (UNAVAILABLE_FILE, "Cannot rename across file systems."),
+        _ => (LOCAL_ERROR, "Local error in processing."),
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn show(path: &[u8]) -> String {
+    String::from_utf8_lossy(path).into_owned()
+}
+
+/// What the loop does after a command.
+enum Flow {
+    Continue,
+    Close,
+}
+
+type Reply = (u16, String);
+
+fn r(code: u16, text: impl Into<String>) -> Reply {
+    (code, text.into())
+}
+
+struct Session<'a> {
+    ctx: &'a Context,
+    ctl: Control,
+    peer: SocketAddr,
+    local: SocketAddr,
+    user: Option<String>,
+    identity: Option<Identity>,
+    root: Option<Root>,
+    /// Anonymous writes resolve beneath this root, opened at the upload
+    /// directory, so a symlink planted inside it cannot lead elsewhere.
+    upload_root: Option<Root>,
+    cwd: Vec<u8>,
+    ascii: bool,
+    rest: u64,
+    rename_from: Option<Vec<u8>>,
+    pending: Pending,
+    epsv_all: bool,
+    failures: u32,
+    /// The MLSx facts chosen with OPTS MLST.
+    facts: u8,
+    umask: u32,
+    idle_timeout: Duration,
+    /// USER/PASS must succeed before this.
+    login_deadline: Instant,
+    pre_login: PreLogin<'a>,
+}
+
+/// Serves one control connection until QUIT, timeout, error or a closed socket.
+/// The caller has counted it in `ctx.pre_login` (`Pool::admit`, or inetd mode).
+pub fn run(stream: TcpStream, ctx: &Context) {
+    let peer = stream
+        .peer_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let local = stream
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let _ = sys::set_oob_inline(&stream);
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(ctx.config.data_timeout)));
+    let _ = stream.set_read_timeout(Some(SHUTDOWN_CHECK));
+    let started = Instant::now();
+    log::info!("session opened: {peer}");
+    let mut session = Session {
+        ctx,
+        ctl: Control::new(ControlStream::Plain(stream)),
+        peer,
+        local,
+        user: None,
+        identity: None,
+        root: None,
+        upload_root: None,
+        cwd: b"/".to_vec(),
+        ascii: false,
+        rest: 0,
+        rename_from: None,
+        pending: Pending::None,
+        epsv_all: false,
+        failures: 0,
+        facts: listing::ALL_FACTS,
+        umask: ctx.config.umask,
+        idle_timeout: Duration::from_secs(ctx.config.idle_timeout),
+        login_deadline: started + Duration::from_secs(ctx.config.login_timeout),
+        pre_login: PreLogin::held(&ctx.pre_login),
+    };
+    if let Err(e) = session.serve() {
+        log::debug!("session {peer}: {e}");
+    }
+    log::info!(
+        "session closed: {peer} after {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+impl Session<'_> {
+    fn serve(&mut self) -> io::Result<()> {
+        let banner = self.ctx.config.banner.clone();
+        self.ctl.send(READY, &banner)?;
+        loop {
+            let input = self.ctl.read_line(self.wait_limit(), &self.ctx.shutdown)?;
+            let line = match input {
+                Input::TimedOut
+                    if self.identity.is_none() && Instant::now() >= self.login_deadline =>
+                {
+                    log::info!("{}: no login within login_timeout; closing", self.peer);
+                    self.ctl
+                        .send(UNAVAILABLE, "Login timeout: closing control connection.")?;
+                    return Ok(());
+                }
+                Input::TimedOut => {
+                    self.ctl
+                        .send(UNAVAILABLE, "Timeout: closing control connection.")?;
+                    return Ok(());
+                }
+                Input::ShuttingDown => {
+                    self.ctl.send(UNAVAILABLE, "Server shutting down.")?;
+                    return Ok(());
+                }
+                Input::Closed => return Ok(()),
+                Input::TooLong => {
+                    self.ctl.send(SYNTAX_ERROR, "Command line too long.")?;
+                    continue;
+                }
+                Input::Line(line) => line,
+            };
+            if line.is_empty() {
+                continue;
+            }
+            let cmd = command::parse(&line);
+            if let Command::Pass(_) = cmd {
+                log::debug!("{} <- PASS ****", self.peer);
+            } else {
+                log::debug!("{} <- {}", self.peer, Quoted(&line));
+            }
+            if let Flow::Close = self.dispatch(cmd)? {
+                return Ok(());
+            }
+        }
+    }
+
+    fn send(&mut self, reply: Reply) -> io::Result<()> {
+        self.ctl.send(reply.0, &reply.1)
+    }
+
+    /// How long the next command may take to arrive: the idle timeout, and
+    /// before login no longer than what is left of the login deadline.
+    fn wait_limit(&self) -> Duration {
+        if self.identity.is_some() {
+            return self.idle_timeout;
+        }
+        let left = self
+            .login_deadline
+            .saturating_duration_since(Instant::now());
+        left.min(self.idle_timeout)
+    }
+
+    fn dispatch(&mut self, cmd: Command) -> io::Result<Flow> {
+        if self.identity.is_none() && !cmd.allowed_before_login() {
+            self.send(r(NOT_LOGGED_IN, "Please login with USER and PASS."))?;
+            return Ok(Flow::Continue);
+        }
+        // RNTO must come right after RNFR (RFC 959 4.1.3): anything else
+        // forgets the rename source.
+        if !matches!(cmd, Command::Rnto(_) | Command::Rnfr(_)) {
+            self.rename_from = None;
+        }
+        let reply = match cmd {
+            Command::User(name) => self.user(name),
+            Command::Pass(password) => return self.pass(&password),
+            Command::Acct => r(NOT_NEEDED, "ACCT not needed."),
+            Command::Quit => {
+                self.send(r(GOODBYE, "Goodbye."))?;
+                return Ok(Flow::Close);
+            }
+            Command::Rein => self.rein(),
+            Command::Port(addr) | Command::Eprt(addr) => self.port(addr),
+            Command::Pasv => self.pasv(),
+            Command::Epsv(arg) => self.epsv(arg),
+            Command::Type(TransferType::Ascii) => {
+                self.ascii = true;
+                r(OK, "Switching to ASCII mode.")
+            }
+            Command::Type(TransferType::Binary) => {
+                self.ascii = false;
+                r(OK, "Switching to Binary mode.")
+            }
+            Command::Stru(b'F') => r(OK, "Structure set to F."),
+            Command::Stru(_) => r(NOT_FOR_PARAMETER, "Only STRU F is supported."),
+            Command::Mode(b'S') => r(OK, "Mode set to S."),
+            Command::Mode(_) => r(NOT_FOR_PARAMETER, "Only MODE S is supported."),
+            Command::Retr(path) => self.retr(&path)?,
+            Command::Stor(path) => self.store(&path, StoreKind::Replace)?,
+            Command::Appe(path) => self.store(&path, StoreKind::Append)?,
+            Command::Stou(path) => self.store(&path, StoreKind::Unique)?,
+            Command::Allo => r(NOT_NEEDED, "ALLO command ignored."),
+            Command::Rest(offset) => {
+                self.rest = offset;
+                r(PENDING, format!("Restart position accepted ({offset})."))
+            }
+            Command::Rnfr(path) => self.rnfr(&path),
+            Command::Rnto(path) => self.rnto(&path),
+            Command::Abor => {
+                self.pending = Pending::None;
+                r(225, "No transfer to ABOR.")
+            }
+            Command::Dele(path) => self.modify(&path, "Delete operation successful.", |root, p| {
+                root.remove_file(p)
+            }),
+            Command::Rmd(path) => self.modify(
+                &path,
+                "Remove directory operation successful.",
+                |root, p| root.remove_dir(p),
+            ),
+            Command::Mkd(path) => self.mkd(&path),
+            Command::Pwd => self.pwd(),
+            Command::Cwd(path) => self.cwd(&path),
+            Command::Cdup => self.cwd(b".."),
+            Command::List(arg) => self.list(&arg, ListKind::List)?,
+            Command::Nlst(arg) => self.list(&arg, ListKind::Nlst)?,
+            Command::Mlsd(arg) => self.list(&arg, ListKind::Mlsd)?,
+            Command::Mlst(path) => self.mlst(&path),
+            Command::Size(path) => self.size(&path),
+            Command::Mdtm(path) => self.mdtm(&path),
+            Command::Mfmt(time, path) => self.mfmt(time, &path),
+            Command::Site(arg) => self.site(&arg),
+            Command::Syst => r(SYSTEM, "UNIX Type: L8"),
+            Command::Stat(path) => self.stat(&path)?,
+            Command::Help(_) => r(HELP, HELP_TEXT),
+            Command::Noop => r(OK, "NOOP ok."),
+            Command::Feat => r(STATUS, FEATURES),
+            Command::Opts(arg) => self.opts(&arg),
+            Command::Host(_) if self.identity.is_some() => {
+                r(BAD_SEQUENCE, "HOST must come before login.")
+            }
+            Command::Host(_) => r(READY, "Host accepted."),
+            Command::Auth => r(NOT_IMPLEMENTED, "TLS is not supported."),
+            Command::Pbsz => r(NOT_IMPLEMENTED, "TLS is not supported."),
+            Command::Prot => r(NO_TLS, "Only PROT C without TLS."),
+            Command::BadArgument(why) => r(BAD_ARGUMENT, why),
+            Command::Unknown(_) => r(SYNTAX_ERROR, "Unknown command."),
+        };
+        self.send(reply)?;
+        Ok(Flow::Continue)
+    }
+
+    /// OPTS UTF8 and OPTS MLST (the facts MLSx list); anything else is refused.
+    fn opts(&mut self, arg: &[u8]) -> Reply {
+        let text = String::from_utf8_lossy(arg);
+        let (option, value) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
+        match (
+            option.to_ascii_uppercase().as_str(),
+            value.trim().to_ascii_uppercase().as_str(),
+        ) {
+            ("UTF8", "ON" | "") => r(OK, "Always in UTF8 mode."),
+            ("UTF8", "OFF") => r(OK, "Names are passed through as bytes."),
+            ("MLST", _) => {
+                self.facts = listing::select_facts(value);
+                r(OK, format!("MLST OPTS {}", listing::fact_list(self.facts)))
+            }
+            _ => r(BAD_ARGUMENT, "Option not understood."),
+        }
+    }
+
+    // ------------------------------------------------------------ paths
+
+    fn root(&self) -> &Root {
+        self.root
+            .as_ref()
+            .expect("commands that touch files run only after login")
+    }
+
+    fn resolve(&self, arg: &[u8]) -> Vec<u8> {
+        normalize(&self.cwd, arg)
+    }
+
+    fn identity(&self) -> &Identity {
+        self.identity
+            .as_ref()
+            .expect("commands that touch files run only after login")
+    }
+}
+
+fn from_fs(e: &io::Error) -> Reply {
+    let (code, text) = fs_error(e);
+    r(code, text)
+}
+
+const FEATURES: &str = "Features:\nEPRT\nEPSV\nMDTM\nMFMT\nMLST type*;size*;modify*;perm*;unix.mode*;unique*;\nPASV\nREST STREAM\nSIZE\nTVFS\nUTF8\nEnd";
+
+const HELP_TEXT: &str = "The following commands are recognized:\n\
+ABOR ACCT ALLO APPE CDUP CWD  DELE EPRT EPSV FEAT HELP HOST LIST MDTM MFMT MKD\n\
+MLSD MLST MODE NLST NOOP OPTS PASS PASV PORT PWD  QUIT REIN REST RETR RMD  RNFR\n\
+RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD XPWD XRMD\n\
+Help OK.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_map_to_codes_without_paths() {
+        assert_eq!(fs_error(&io::Error::from_raw_os_error(libc::ENOENT)).0, 550);
+        assert_eq!(fs_error(&io::Error::from_raw_os_error(libc::ENOSPC)).0, 452);
+        assert_eq!(fs_error(&io::Error::from_raw_os_error(libc::EDQUOT)).0, 452);
+        assert_eq!(fs_error(&io::Error::from_raw_os_error(libc::EINVAL)).0, 553);
+        assert_eq!(fs_error(&io::Error::from_raw_os_error(libc::EIO)).0, 451);
+    }
+}
