@@ -448,7 +448,7 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
             let session_ctx = Arc::clone(&ctx);
             let session = std::thread::Builder::new()
                 .name("session".into())
-                .spawn(move || session::run(stream, &session_ctx))
+                .spawn(move || session::run(stream, &session_ctx, &|| {}))
                 .map_err(runtime)?;
             wait_for_signals(&ctx, &reload, || session.is_finished());
             shut_down(&ctx, grace, || usize::from(!session.is_finished()));

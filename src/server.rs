@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -101,20 +101,28 @@ impl Pool {
         loop {
             let job = jobs.lock().unwrap_or_else(|e| e.into_inner()).recv();
             let Ok((stream, ip)) = job else { return };
-            self.serve_isolated(ip, || session::run(stream, &self.ctx));
+            self.serve_isolated(ip, |release| session::run(stream, &self.ctx, release));
         }
     }
 
     /// Runs one session. A panic in it ends that session only (and is
     /// logged); the worker lives on, and its place in the pool and the
-    /// address's count are given back either way. False after a panic.
-    fn serve_isolated(&self, ip: IpAddr, session: impl FnOnce()) -> bool {
-        let finished = panic::catch_unwind(AssertUnwindSafe(session)).is_ok();
+    /// address's count are given back either way: by the session itself just
+    /// before its last reply (the release function it is handed), else when
+    /// it returns. False after a panic.
+    fn serve_isolated(&self, ip: IpAddr, session: impl FnOnce(&dyn Fn())) -> bool {
+        let held = AtomicBool::new(true);
+        let release = || {
+            if held.swap(false, Ordering::SeqCst) {
+                self.per_ip.remove(ip);
+                self.idle.fetch_add(1, Ordering::SeqCst);
+            }
+        };
+        let finished = panic::catch_unwind(AssertUnwindSafe(|| session(&release))).is_ok();
         if !finished {
             log::error!("session from {ip} panicked; session closed");
         }
-        self.per_ip.remove(ip);
-        self.idle.fetch_add(1, Ordering::SeqCst);
+        release();
         finished
     }
 
@@ -236,11 +244,26 @@ mod tests {
         assert_eq!(pool.admit(ip), Ok(()));
         assert_eq!(pool.busy(), 1);
         assert!(pool.admit(ip).is_err(), "one session per address");
-        assert!(!pool.serve_isolated(ip, || panic!("a bug in one session")));
+        assert!(!pool.serve_isolated(ip, |_| panic!("a bug in one session")));
         assert_eq!(pool.busy(), 0);
         assert_eq!(pool.admit(ip), Ok(()), "the address may connect again");
-        assert!(pool.serve_isolated(ip, || {}));
+        assert!(pool.serve_isolated(ip, |_| {}));
         assert_eq!(pool.busy(), 0);
+    }
+
+    #[test]
+    fn a_session_gives_its_slot_back_before_its_last_reply() {
+        let pool = pool(4, 1);
+        let ip: IpAddr = "127.0.0.13".parse().unwrap();
+        assert_eq!(pool.admit(ip), Ok(()));
+        assert!(pool.serve_isolated(ip, |release| {
+            release();
+            // The client saw the last reply and connects again at once.
+            assert_eq!(pool.admit(ip), Ok(()));
+            release(); // a second call gives nothing back twice
+        }));
+        assert_eq!(pool.busy(), 1, "only the new session holds a worker");
+        assert!(pool.admit(ip).is_err(), "and its address's one slot");
     }
 
     #[test]

@@ -1062,3 +1062,66 @@ fn sessions_not_logged_in_get_half_the_pool() {
     still_serves(&server);
     assert_eq!(ftp.retr("/inside.txt"), b"inside");
 }
+
+/// A client that saw 221 and connects again at once is never refused for
+/// the session it just ended (issue 11, item 5): with max_per_ip clients
+/// reconnecting as fast as they can, none ever sees 421.
+#[test]
+fn quick_reconnects_within_max_per_ip_are_never_refused() {
+    let server = Server::start(hostile_root(), &["-A", "--max-per-ip", "4"]);
+    let addr = server.addr;
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                for round in 0..100 {
+                    let mut ftp = Ftp::connect(addr);
+                    assert_eq!(
+                        ftp.greeting.code, 220,
+                        "round {round}: {}",
+                        ftp.greeting.text
+                    );
+                    ftp.login("anonymous", "x");
+                    ftp.ok("QUIT", 221);
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("a reconnect was refused");
+    }
+    still_serves(&server);
+}
+
+/// A line that passes MAX_LINE without ending gets 500 and the connection is
+/// closed at once, instead of holding a worker until the idle timeout
+/// (issue 11, item 3). A long line that ends keeps the session.
+#[test]
+fn an_endless_command_line_is_answered_and_closed() {
+    let server = Server::start(hostile_root(), &["-A"]);
+    let mut ftp = server.connect();
+    let mut long = vec![b'A'; 5000];
+    long.extend_from_slice(b"\r\n");
+    ftp.send_raw(&long); // one write: the line ends within what is read
+    assert_eq!(ftp.reply().code, 500);
+    ftp.ok("NOOP", 200);
+    let mut flood = server.connect();
+    let chunk = [b'x'; 64 * 1024];
+    for _ in 0..16 {
+        if flood.ctl.write_all(&chunk).is_err() {
+            break; // closed by the server mid-flood: what we want
+        }
+    }
+    let reply = flood.try_reply().expect("a 500 before the close");
+    assert_eq!(reply.code, 500, "{}", reply.text);
+    assert!(reply.text.contains("too long"), "{}", reply.text);
+    flood.expect_closed();
+    assert!(server.wait_for_log("without an end of line; closing"));
+    // A megabyte line with its end of line at the end is cut off the same way.
+    let mut mega = server.connect();
+    let mut line = vec![b'A'; 1 << 20];
+    line.extend_from_slice(b"\r\n");
+    let _ = mega.ctl.write_all(&line); // the server may close mid-write
+    assert_eq!(mega.try_reply().map(|r| r.code), Some(500));
+    mega.expect_closed();
+    still_serves(&server);
+}

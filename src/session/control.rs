@@ -12,8 +12,12 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Longest control line we take; a longer one gets `500` and is skipped.
+/// Longest control line we take. A longer line that ends within
+/// `OVERFLOW` bytes gets `500` and is skipped; once `OVERFLOW` bytes have come
+/// without an end of line, `500` and the connection is closed (the stream
+/// cannot be resynchronised, and the client is not speaking FTP).
 pub const MAX_LINE: usize = 4096;
+const OVERFLOW: usize = 2 * MAX_LINE;
 
 /// The control connection's bytes: plain TCP today, one variant per transport,
 /// so the reader and the handlers are written once (Read, Write and AsFd come
@@ -29,14 +33,15 @@ data::stream_io!(ControlStream);
 pub(super) struct Control {
     pub(super) stream: ControlStream,
     buf: Vec<u8>,
-    /// Skipping the rest of an over-long line.
-    discarding: bool,
 }
 
 /// One thing read from the control connection.
 pub(super) enum Input {
     Line(Vec<u8>),
+    /// A whole line longer than `MAX_LINE`.
     TooLong,
+    /// `OVERFLOW` bytes and no end of line in sight.
+    Overflow,
     Closed,
     TimedOut,
     ShuttingDown,
@@ -50,23 +55,17 @@ impl Control {
         Control {
             stream,
             buf: Vec::new(),
-            discarding: false,
         }
     }
 
-    /// Takes one complete line out of the buffer, if there is one. Bytes of an
-    /// over-long line are dropped as they come, so the buffer stays bounded.
+    /// Takes one complete line out of the buffer, if there is one. The buffer
+    /// never holds more than `OVERFLOW` bytes plus one read without a newline.
     fn take_line(&mut self) -> Option<Input> {
         let Some(end) = self.buf.iter().position(|&b| b == b'\n') else {
-            if self.buf.len() > MAX_LINE {
-                self.buf.clear();
-                self.discarding = true;
-            }
-            return None;
+            return (self.buf.len() > OVERFLOW).then_some(Input::Overflow);
         };
         let raw: Vec<u8> = self.buf.drain(..=end).collect();
-        if self.discarding || raw.len() > MAX_LINE + 2 {
-            self.discarding = false;
+        if raw.len() > MAX_LINE + 2 {
             return Some(Input::TooLong);
         }
         Some(Input::Line(command::clean_line(&raw)))

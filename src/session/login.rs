@@ -161,10 +161,7 @@ impl Session<'_> {
             .saturating_mul(u64::from(self.failures));
         std::thread::sleep(Duration::from_secs(delay));
         if self.failures >= self.ctx.config.max_login_fails {
-            self.send(r(
-                UNAVAILABLE,
-                "Too many failed logins; closing connection.",
-            ))?;
+            self.send_last(UNAVAILABLE, "Too many failed logins; closing connection.")?;
             return Ok(Flow::Close);
         }
         self.send(r(NOT_LOGGED_IN, "Login incorrect."))?;

@@ -128,11 +128,14 @@ struct Session<'a> {
     /// USER/PASS must succeed before this.
     login_deadline: Instant,
     pre_login: PreLogin<'a>,
+    /// Gives back the session's worker and its address's count (see `send_last`).
+    release_slot: &'a dyn Fn(),
 }
 
 /// Serves one control connection until QUIT, timeout, error or a closed socket.
-/// The caller has counted it in `ctx.pre_login` (`Pool::admit`, or inetd mode).
-pub fn run(stream: TcpStream, ctx: &Context) {
+/// The caller has counted it in `ctx.pre_login` (`Pool::admit`, or inetd mode);
+/// `release_slot` gives back what the pool reserved for it, before the last reply.
+pub fn run(stream: TcpStream, ctx: &Context, release_slot: &dyn Fn()) {
     let peer = stream
         .peer_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
@@ -166,6 +169,7 @@ pub fn run(stream: TcpStream, ctx: &Context) {
         idle_timeout: Duration::from_secs(ctx.config.idle_timeout),
         login_deadline: started + Duration::from_secs(ctx.config.login_timeout),
         pre_login: PreLogin::held(&ctx.pre_login),
+        release_slot,
     };
     if let Err(e) = session.serve() {
         log::debug!("session {peer}: {e}");
@@ -187,23 +191,30 @@ impl Session<'_> {
                     if self.identity.is_none() && Instant::now() >= self.login_deadline =>
                 {
                     log::info!("{}: no login within login_timeout; closing", self.peer);
-                    self.ctl
-                        .send(UNAVAILABLE, "Login timeout: closing control connection.")?;
+                    self.send_last(UNAVAILABLE, "Login timeout: closing control connection.")?;
                     return Ok(());
                 }
                 Input::TimedOut => {
-                    self.ctl
-                        .send(UNAVAILABLE, "Timeout: closing control connection.")?;
+                    self.send_last(UNAVAILABLE, "Timeout: closing control connection.")?;
                     return Ok(());
                 }
                 Input::ShuttingDown => {
-                    self.ctl.send(UNAVAILABLE, "Server shutting down.")?;
+                    self.send_last(UNAVAILABLE, "Server shutting down.")?;
                     return Ok(());
                 }
                 Input::Closed => return Ok(()),
                 Input::TooLong => {
                     self.ctl.send(SYNTAX_ERROR, "Command line too long.")?;
                     continue;
+                }
+                Input::Overflow => {
+                    log::info!(
+                        "{}: a command line ran past {} bytes without an end of line; closing",
+                        self.peer,
+                        2 * MAX_LINE
+                    );
+                    self.send_last(SYNTAX_ERROR, "Command line too long.")?;
+                    return Ok(());
                 }
                 Input::Line(line) => line,
             };
@@ -224,6 +235,14 @@ impl Session<'_> {
 
     fn send(&mut self, reply: Reply) -> io::Result<()> {
         self.ctl.send(reply.0, &reply.1)
+    }
+
+    /// The last reply before closing. The session's worker and its address's
+    /// count are given back first: a client that saw 221 or 421 and connects
+    /// again at once never finds its old session still counted.
+    pub(super) fn send_last(&mut self, code: u16, text: &str) -> io::Result<()> {
+        (self.release_slot)();
+        self.ctl.send(code, text)
     }
 
     /// How long the next command may take to arrive: the idle timeout, and
@@ -253,7 +272,7 @@ impl Session<'_> {
             Command::Pass(password) => return self.pass(&password),
             Command::Acct => r(NOT_NEEDED, "ACCT not needed."),
             Command::Quit => {
-                self.send(r(GOODBYE, "Goodbye."))?;
+                self.send_last(GOODBYE, "Goodbye.")?;
                 return Ok(Flow::Close);
             }
             Command::Rein => self.rein(),
