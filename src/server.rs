@@ -98,10 +98,16 @@ impl Pool {
     }
 
     fn work(&self, jobs: &Mutex<Receiver<(TcpStream, IpAddr)>>) {
+        let stack_low = crate::sys::stack_low_end().ok();
         loop {
             let job = jobs.lock().unwrap_or_else(|e| e.into_inner()).recv();
             let Ok((stream, ip)) = job else { return };
             self.serve_isolated(ip, |release| session::run(stream, &self.ctx, release));
+            // A waiting worker keeps only the stack it needs to wait: after
+            // a busy minute the pool returns to its idle memory.
+            if let Some(low) = stack_low {
+                crate::sys::release_stack_below(low);
+            }
         }
     }
 
