@@ -4,11 +4,31 @@
 
 use super::Root;
 use std::io;
+use std::ops::Deref;
 use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
 
-pub fn scratch(name: &str) -> std::path::PathBuf {
+/// A scratch directory removed when dropped, also when its test panics
+/// (a failed assertion unwinds through it), so failures leave nothing behind.
+pub struct Scratch(PathBuf);
+
+impl Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("minftpd-fs-{}-{}", name, std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    let dir = Scratch(dir);
     std::fs::create_dir_all(dir.join("root/sub")).unwrap();
     std::fs::write(dir.join("secret"), b"outside").unwrap();
     std::fs::write(dir.join("root/sub/inside"), b"inside").unwrap();

@@ -373,6 +373,5 @@ mod tests {
         let mut buf = Vec::new();
         io::Read::read_to_end(&mut &file, &mut buf).unwrap();
         assert_eq!(buf, b"inside");
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

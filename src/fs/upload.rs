@@ -188,7 +188,6 @@ mod tests {
             b"whole"
         );
         assert_eq!(std::fs::read_dir(dir.join("root/sub")).unwrap().count(), 2);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     /// The last fallback of an exclusive commit (no link(2), no
@@ -222,6 +221,5 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["inside", "new", "up"]);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }
