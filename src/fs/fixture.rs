@@ -58,3 +58,24 @@ pub fn symlinks_stay_inside(root: &Root) {
     assert!(read(root, b"/to-slash/etc/passwd").is_err());
     assert!(root.stat(b"/sub").unwrap().is_dir());
 }
+
+/// A unit test's skip, said like tests/common's (which unit tests cannot
+/// reach): on stderr, in MINFTPD_SKIP_LOG for `make test`'s list, and a
+/// failure under MINFTPD_NO_SKIPS=1 (CI). The caller returns right after.
+pub fn skip(reason: &str) {
+    let name = std::thread::current().name().unwrap_or("?").to_string();
+    assert!(
+        std::env::var("MINFTPD_NO_SKIPS").as_deref() != Ok("1"),
+        "{name} would be skipped ({reason}), and MINFTPD_NO_SKIPS=1 makes that a failure"
+    );
+    eprintln!("SKIPPED: {name}: {reason}");
+    if let Ok(path) = std::env::var("MINFTPD_SKIP_LOG") {
+        let line = format!("{name}: {reason}\n");
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| io::Write::write_all(&mut f, line.as_bytes()))
+            .unwrap_or_else(|e| panic!("cannot record the skip in {path}: {e}"));
+    }
+}
