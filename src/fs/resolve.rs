@@ -7,11 +7,12 @@
 //! A hostile client controls the path (at most `MAX_PATH` bytes, no NUL) and,
 //! with write access, the symlinks it plants: at most `MAX_SYMLINKS` per lookup.
 //! A walk makes at most `MAX_WALK_STEPS` syscalls, holds one directory fd
-//! however deep the tree, and re-examines an entry swapped under it by a
-//! concurrent rename at most `MAX_RACES` times.
+//! however deep the tree, reads a symlink through the fd of the very entry it
+//! examined (a concurrent rename cannot swap it in between), and retries a last
+//! name swapped between its open and its examination at most `MAX_RACES` times.
 
 use super::{relative, Root, MAX_PATH};
-use crate::sys::{self, FileStat};
+use crate::sys;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -29,8 +30,9 @@ const WALK: u8 = 2;
 
 /// How often one lookup retries openat2 after `EAGAIN` before it takes the walk.
 const OPENAT2_EAGAIN_RETRIES: usize = 8;
-/// How often one walk re-examines an entry that changed type under it (a
-/// concurrent rename swapped a symlink and a directory) before it gives up.
+/// How often one walk opens its last name again after that name changed
+/// between the open with the caller's flags and its examination (a concurrent
+/// rename swapped a symlink and a file) before it gives up.
 const MAX_RACES: usize = 8;
 /// Syscalls one walk may make. Client paths arrive normalised (no `..`), but
 /// planted symlink targets can hold up to 40 × PATH_MAX bytes of `..`, and each
@@ -95,12 +97,10 @@ impl Root {
     }
 
     /// The portable resolver: one component at a time, each opened with
-    /// `O_NOFOLLOW` beneath the current directory, symlinks read and spliced
-    /// in, `..` dropping a name but never going above the root. Only the
-    /// current directory's fd is held (a deep tree cannot exhaust the fd
-    /// table); `..` re-walks the remaining names from the root. An entry that
-    /// changes type between its `lstat` and its use (a rename race) is
-    /// examined again, at most `MAX_RACES` times.
+    /// `O_NOFOLLOW` beneath the current directory (see `step`), symlinks read
+    /// and spliced in, `..` dropping a name but never going above the root.
+    /// Only the current directory's fd is held (a deep tree cannot exhaust the
+    /// fd table); `..` re-walks the remaining names from the root.
     fn walk(&self, rel: &[u8], flags: i32, mode: u32) -> io::Result<OwnedFd> {
         let mut at = Walk {
             root: self.dir.as_fd(),
@@ -119,34 +119,15 @@ impl Root {
             }
             let last = pending.is_empty();
             at.step()?;
-            let current = at.dir()?;
-            let stat = match sys::lstatat(current, &name) {
-                Err(e)
-                    if last
-                        && e.kind() == io::ErrorKind::NotFound
-                        && flags & libc::O_CREAT != 0 =>
-                {
-                    return sys::openat(current, &name, flags | libc::O_NOFOLLOW, mode);
-                }
-                other => other?,
-            };
-            let result = if stat.is_symlink() {
-                sys::readlinkat(current, &name).map(Step::Link)
-            } else if last {
-                sys::openat(current, &name, flags | libc::O_NOFOLLOW, mode).map(Step::Done)
-            } else {
-                let dir_flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW;
-                sys::openat(current, &name, dir_flags, 0).map(Step::Dir)
-            };
-            match result {
-                Err(e) if races < MAX_RACES && raced(&e, &stat) => {
+            match step(at.dir()?, &name, last, flags, mode)? {
+                Step::Raced(_) if races < MAX_RACES => {
                     races += 1;
                     pending.push_front(name);
                 }
-                Err(e) => return Err(e),
-                Ok(Step::Done(fd)) => return Ok(fd),
-                Ok(Step::Dir(fd)) => at.down(fd, name),
-                Ok(Step::Link(target)) => {
+                Step::Raced(e) => return Err(e),
+                Step::Done(fd) => return Ok(fd),
+                Step::Dir(fd) => at.down(fd, name),
+                Step::Link(target) => {
                     links += 1;
                     if links > MAX_SYMLINKS {
                         return Err(io::Error::from_raw_os_error(libc::ELOOP));
@@ -169,19 +150,41 @@ enum Step {
     Done(OwnedFd),
     Dir(OwnedFd),
     Link(Vec<u8>),
+    /// The last name was swapped between its open and its examination; the
+    /// error is the open's, returned if the retries run out.
+    Raced(io::Error),
 }
 
-/// Whether an error from using an entry can only mean that a concurrent
-/// rename swapped it after its `lstat` said `before`: `readlinkat` of what
-/// was a symlink says it is none (`EINVAL`), an `O_NOFOLLOW` open of what was
-/// no symlink meets one (`ELOOP`), or what was a directory is none (`ENOTDIR`).
-/// (Comparing a second lstat misses an entry swapped and swapped back.)
-fn raced(e: &io::Error, before: &FileStat) -> bool {
-    match e.raw_os_error() {
-        Some(libc::EINVAL) => before.is_symlink(),
-        Some(libc::ELOOP) => !before.is_symlink(),
-        Some(libc::ENOTDIR) => before.is_dir(),
-        _ => false,
+/// Looks at `name` beneath `current` without a gap a concurrent rename could
+/// use: the entry is opened as whatever it is (`O_PATH|O_NOFOLLOW`) and
+/// examined through that fd, and a symlink is read from it, not by name
+/// again. (An lstat then an open by name let a spinning RENAME_EXCHANGE of a
+/// symlink and a directory win nine times running, failing a valid lookup.)
+/// The last name for a real open is opened with the caller's flags first: a
+/// symlink there answers `ELOOP` (`ENOTDIR` with `O_DIRECTORY`) and is then
+/// examined the same way; an `O_PATH` fd cannot be reopened without /proc.
+fn step(current: BorrowedFd, name: &[u8], last: bool, flags: i32, mode: u32) -> io::Result<Step> {
+    let mut refused = None;
+    if last && flags & libc::O_PATH == 0 {
+        match sys::openat(current, name, flags | libc::O_NOFOLLOW, mode) {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR)) => {
+                refused = Some(e)
+            }
+            other => return other.map(Step::Done),
+        }
+    }
+    let fd = sys::openat(current, name, libc::O_PATH | libc::O_NOFOLLOW, 0)?;
+    let st = sys::fstat(fd.as_fd())?;
+    if st.is_symlink() {
+        return sys::readlinkat(fd.as_fd(), b"").map(Step::Link);
+    }
+    match refused {
+        // ELOOP but no symlink now, or ENOTDIR but a directory now: swapped.
+        Some(e) if e.raw_os_error() == Some(libc::ELOOP) || st.is_dir() => Ok(Step::Raced(e)),
+        Some(e) => Err(e),
+        None if st.is_dir() && !last => Ok(Step::Dir(fd)),
+        None if last && (st.is_dir() || flags & libc::O_DIRECTORY == 0) => Ok(Step::Done(fd)),
+        None => Err(io::Error::from_raw_os_error(libc::ENOTDIR)),
     }
 }
 
@@ -294,6 +297,24 @@ mod tests {
             .walk(b"new", libc::O_WRONLY | libc::O_CREAT, 0o600)
             .is_ok());
         assert!(dir.join("root/new").exists());
+        // A last name that is a symlink, opened as a directory or O_PATH.
+        let kind = |p: &[u8], flags| {
+            let fd = root.walk(p, flags, 0)?;
+            Ok::<_, io::Error>(sys::fstat(fd.as_fd())?.is_dir())
+        };
+        let (dir_flags, path_dir) = (
+            libc::O_RDONLY | libc::O_DIRECTORY,
+            libc::O_PATH | libc::O_DIRECTORY,
+        );
+        assert!(kind(b"to-slash", dir_flags).unwrap());
+        assert!(kind(b"to-slash", path_dir).unwrap());
+        assert!(!kind(b"rel-inside", libc::O_PATH).unwrap());
+        for flags in [dir_flags, path_dir] {
+            let e = kind(b"rel-inside", flags).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::ENOTDIR), "{flags:o}");
+        }
+        let e = kind(b"loop", libc::O_PATH).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ELOOP));
     }
 
     /// The fd number the walk returns is the lowest free one, so it tells how
