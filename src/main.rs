@@ -7,7 +7,7 @@ use minftpd::{activation, auth, config, data, fs, log, privilege, server, sessio
 use std::io::{self, BufRead, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -427,6 +427,10 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
         from_port_20: config.connect_from_port_20,
     };
     let grace = Duration::from_secs(config.shutdown_grace);
+    let waiting = session::Waiting::new(
+        config.max_clients,
+        Duration::from_secs(config.login_timeout),
+    );
     let ctx = Arc::new(session::Context {
         config,
         root,
@@ -434,7 +438,7 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
         data,
         xferlog,
         shutdown: AtomicBool::new(false),
-        pre_login: AtomicUsize::new(0),
+        waiting,
     });
     sys::install_signal_handlers().map_err(runtime)?;
 
@@ -444,11 +448,11 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
             // The session runs beside the main thread so that signals mean the
             // same as standalone: SIGHUP reloads, SIGTERM ends an idle session
             // with 421 and gives a running transfer the grace.
-            ctx.pre_login.fetch_add(1, Ordering::SeqCst);
+            let ticket = ctx.waiting.admit_uncapped();
             let session_ctx = Arc::clone(&ctx);
             let session = std::thread::Builder::new()
                 .name("session".into())
-                .spawn(move || session::run(stream, &session_ctx, &|| {}))
+                .spawn(move || session::run(stream, &session_ctx, ticket, &|| {}))
                 .map_err(runtime)?;
             wait_for_signals(&ctx, &reload, || session.is_finished());
             shut_down(&ctx, grace, || usize::from(!session.is_finished()));

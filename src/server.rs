@@ -1,7 +1,7 @@
 //! Listeners, the accept loops, the fixed worker pool, and the global and
 //! per-address session limits.
 
-use crate::session::{self, Context};
+use crate::session::{self, Context, Ticket};
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -71,7 +71,7 @@ pub struct Pool {
     ctx: Arc<Context>,
     idle: AtomicUsize,
     per_ip: PerIp,
-    queue: SyncSender<(TcpStream, IpAddr)>,
+    queue: SyncSender<(TcpStream, IpAddr, Ticket)>,
 }
 
 impl Pool {
@@ -97,12 +97,16 @@ impl Pool {
         Ok(pool)
     }
 
-    fn work(&self, jobs: &Mutex<Receiver<(TcpStream, IpAddr)>>) {
+    fn work(&self, jobs: &Mutex<Receiver<(TcpStream, IpAddr, Ticket)>>) {
         let stack_low = crate::sys::stack_low_end().ok();
         loop {
             let job = jobs.lock().unwrap_or_else(|e| e.into_inner()).recv();
-            let Ok((stream, ip)) = job else { return };
-            self.serve_isolated(ip, |release| session::run(stream, &self.ctx, release));
+            let Ok((stream, ip, ticket)) = job else {
+                return;
+            };
+            self.serve_isolated(ip, |release| {
+                session::run(stream, &self.ctx, ticket, release)
+            });
             // A waiting worker keeps only the stack it needs to wait: after
             // a busy minute the pool returns to its idle memory.
             if let Some(low) = stack_low {
@@ -138,7 +142,7 @@ impl Pool {
     }
 
     /// Reserves a worker, or says why there is none.
-    fn admit(&self, ip: IpAddr) -> Result<(), &'static str> {
+    fn admit(&self, ip: IpAddr) -> Result<Ticket, &'static str> {
         if self.ctx.shutdown.load(Ordering::SeqCst) {
             return Err("Server shutting down.");
         }
@@ -153,12 +157,12 @@ impl Pool {
             self.idle.fetch_add(1, Ordering::SeqCst);
             return Err("Too many connections from your address.");
         }
-        if !self.ctx.count_pre_login() {
+        let Some(ticket) = self.ctx.waiting.admit() else {
             self.per_ip.remove(ip);
             self.idle.fetch_add(1, Ordering::SeqCst);
             return Err("Too many connections waiting to log in; try again later.");
-        }
-        Ok(())
+        };
+        Ok(ticket)
     }
 
     /// Hands an accepted connection to a worker, or answers 421 and closes it.
@@ -168,10 +172,14 @@ impl Pool {
             Err(_) => return,
         };
         match self.admit(ip) {
-            Ok(()) => {
-                if self.queue.try_send((stream, ip)).is_err() {
+            Ok(ticket) => {
+                if let Err(
+                    mpsc::TrySendError::Full((_, _, ticket))
+                    | mpsc::TrySendError::Disconnected((_, _, ticket)),
+                ) = self.queue.try_send((stream, ip, ticket))
+                {
                     // Cannot happen while reservations are counted right; undo anyway.
-                    self.ctx.pre_login.fetch_sub(1, Ordering::SeqCst);
+                    self.ctx.waiting.leave(&ticket);
                     self.per_ip.remove(ip);
                     self.idle.fetch_add(1, Ordering::SeqCst);
                 }
@@ -237,7 +245,7 @@ mod tests {
             },
             xferlog: None,
             shutdown: AtomicBool::new(false),
-            pre_login: AtomicUsize::new(0),
+            waiting: session::Waiting::new(max_clients, Duration::from_secs(60)),
         };
         Pool::start(Arc::new(ctx)).unwrap()
     }
@@ -247,12 +255,12 @@ mod tests {
         // Four workers: up to two sessions may wait to log in.
         let pool = pool(4, 1);
         let ip: IpAddr = "127.0.0.9".parse().unwrap();
-        assert_eq!(pool.admit(ip), Ok(()));
+        assert!(pool.admit(ip).is_ok());
         assert_eq!(pool.busy(), 1);
         assert!(pool.admit(ip).is_err(), "one session per address");
         assert!(!pool.serve_isolated(ip, |_| panic!("a bug in one session")));
         assert_eq!(pool.busy(), 0);
-        assert_eq!(pool.admit(ip), Ok(()), "the address may connect again");
+        assert!(pool.admit(ip).is_ok(), "the address may connect again");
         assert!(pool.serve_isolated(ip, |_| {}));
         assert_eq!(pool.busy(), 0);
     }
@@ -261,11 +269,11 @@ mod tests {
     fn a_session_gives_its_slot_back_before_its_last_reply() {
         let pool = pool(4, 1);
         let ip: IpAddr = "127.0.0.13".parse().unwrap();
-        assert_eq!(pool.admit(ip), Ok(()));
+        assert!(pool.admit(ip).is_ok());
         assert!(pool.serve_isolated(ip, |release| {
             release();
             // The client saw the last reply and connects again at once.
-            assert_eq!(pool.admit(ip), Ok(()));
+            assert!(pool.admit(ip).is_ok());
             release(); // a second call gives nothing back twice
         }));
         assert_eq!(pool.busy(), 1, "only the new session holds a worker");
@@ -276,15 +284,15 @@ mod tests {
     fn at_most_half_the_pool_waits_to_log_in() {
         let pool = pool(4, 4);
         let ip: IpAddr = "127.0.0.12".parse().unwrap();
-        assert_eq!(pool.admit(ip), Ok(()));
-        assert_eq!(pool.admit(ip), Ok(()));
+        let first = pool.admit(ip).unwrap();
+        assert!(pool.admit(ip).is_ok());
         assert_eq!(
-            pool.admit(ip),
-            Err("Too many connections waiting to log in; try again later.")
+            pool.admit(ip).err(),
+            Some("Too many connections waiting to log in; try again later.")
         );
         assert_eq!(pool.busy(), 2, "a refused connection holds no worker");
-        pool.ctx.pre_login.fetch_sub(1, Ordering::SeqCst); // one session logs in
-        assert_eq!(pool.admit(ip), Ok(()));
+        pool.ctx.waiting.leave(&first); // one session logs in
+        assert!(pool.admit(ip).is_ok());
     }
 
     #[test]
@@ -292,10 +300,10 @@ mod tests {
         let pool = pool(1, 1);
         let a: IpAddr = "127.0.0.10".parse().unwrap();
         let b: IpAddr = "127.0.0.11".parse().unwrap();
-        assert_eq!(pool.admit(a), Ok(()));
+        assert!(pool.admit(a).is_ok());
         assert_eq!(
-            pool.admit(b),
-            Err("Too many users connected; try again later.")
+            pool.admit(b).err(),
+            Some("Too many users connected; try again later.")
         );
     }
 }

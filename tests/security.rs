@@ -1125,3 +1125,28 @@ fn an_endless_command_line_is_answered_and_closed() {
     mega.expect_closed();
     still_serves(&server);
 }
+
+/// Connections that never log in hold at most half the pool, and once that
+/// half is full a new client still gets in: the connection that has waited
+/// longest (half the login_timeout) is closed to make room (review finding 10).
+#[test]
+fn idle_connections_make_room_for_a_new_client() {
+    let server = Server::start(
+        hostile_root(),
+        &["-A", "--max-clients", "4", "-o", "login_timeout=10"],
+    );
+    let mut idlers: Vec<Ftp> = (0..2).map(|_| server.connect()).collect();
+    assert!(idlers.iter().all(|f| f.greeting.code == 220));
+    let young = server.connect();
+    assert_eq!(young.greeting.code, 421, "{}", young.greeting.text);
+    std::thread::sleep(Duration::from_millis(5500)); // past half the login_timeout
+    let mut newcomer = server.connect();
+    assert_eq!(newcomer.greeting.code, 220, "{}", newcomer.greeting.text);
+    newcomer.login("anonymous", "x");
+    assert_eq!(newcomer.retr("/inside.txt"), b"inside");
+    let closed = idlers[0].reply();
+    assert_eq!(closed.code, 421, "{}", closed.text);
+    assert!(closed.text.contains("waiting to log in"), "{}", closed.text);
+    idlers[0].expect_closed();
+    idlers[1].ok("NOOP", 200);
+}

@@ -45,6 +45,8 @@ pub(super) enum Input {
     Closed,
     TimedOut,
     ShuttingDown,
+    /// Closed to make room for a new client (it waited longest to log in).
+    Evicted,
 }
 
 /// How often an idle session looks at the shutdown flag.
@@ -76,7 +78,13 @@ impl Control {
     /// minute (slowloris) times out like a silent one. Reads time out every
     /// `SHUTDOWN_CHECK` (set once per session) to notice a shutdown; when a
     /// command is waiting, reading it is one system call.
-    pub(super) fn read_line(&mut self, idle: Duration, shutdown: &AtomicBool) -> io::Result<Input> {
+    /// `evict` is set when the session must make room for a new client.
+    pub(super) fn read_line(
+        &mut self,
+        idle: Duration,
+        shutdown: &AtomicBool,
+        evict: &AtomicBool,
+    ) -> io::Result<Input> {
         let deadline = Instant::now() + idle;
         loop {
             if let Some(input) = self.take_line() {
@@ -84,6 +92,9 @@ impl Control {
             }
             if shutdown.load(Ordering::Relaxed) {
                 return Ok(Input::ShuttingDown);
+            }
+            if evict.load(Ordering::Relaxed) {
+                return Ok(Input::Evicted);
             }
             if Instant::now() >= deadline {
                 return Ok(Input::TimedOut);

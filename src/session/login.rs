@@ -3,6 +3,7 @@
 //! unknown names cost the same crypt(3) work, failures wait longer and end at max_login_fails.
 
 use super::{r, Flow, Reply, Session};
+use super::{Ticket, Waiting};
 use crate::auth::{self, Identity};
 use crate::data::Pending;
 use crate::fs::normalize;
@@ -10,34 +11,44 @@ use crate::listing;
 use crate::log::Quoted;
 use crate::reply::*;
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-/// A session's place among those not logged in yet (`Context::pre_login`),
+/// A session's place among those not logged in yet (`Context::waiting`),
 /// given back on login, or when the session ends however it ends.
 pub(super) struct PreLogin<'a> {
-    count: &'a AtomicUsize,
-    held: bool,
+    waiting: &'a Waiting,
+    ticket: Option<Ticket>,
 }
 
+/// The eviction flag of a session that has logged in: never set.
+static NOT_WAITING: AtomicBool = AtomicBool::new(false);
+
 impl<'a> PreLogin<'a> {
-    /// The place the caller has already counted in `count`.
-    pub(super) fn held(count: &'a AtomicUsize) -> PreLogin<'a> {
-        PreLogin { count, held: true }
+    /// The place the pool (or inetd mode) admitted the session with.
+    pub(super) fn held(waiting: &'a Waiting, ticket: Ticket) -> PreLogin<'a> {
+        PreLogin {
+            waiting,
+            ticket: Some(ticket),
+        }
     }
 
     fn release(&mut self) {
-        if std::mem::take(&mut self.held) {
-            self.count.fetch_sub(1, Ordering::SeqCst);
+        if let Some(ticket) = self.ticket.take() {
+            self.waiting.leave(&ticket);
         }
     }
 
     /// REIN: the session waits to log in again (not capped: it has a worker).
     fn retake(&mut self) {
-        if !self.held {
-            self.count.fetch_add(1, Ordering::SeqCst);
-            self.held = true;
+        if self.ticket.is_none() {
+            self.ticket = Some(self.waiting.admit_uncapped());
         }
+    }
+
+    /// Set when this session must close to make room for a new client.
+    pub(super) fn evict_flag(&self) -> &AtomicBool {
+        self.ticket.as_ref().map_or(&NOT_WAITING, |t| &t.evict)
     }
 }
 

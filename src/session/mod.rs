@@ -13,7 +13,7 @@ use crate::reply::*;
 use crate::sys;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -21,11 +21,13 @@ mod control;
 mod files;
 mod login;
 mod transfer;
+mod waiting;
 
 pub use control::MAX_LINE;
 use control::{Control, ControlStream, Input, SHUTDOWN_CHECK};
 use login::PreLogin;
 use transfer::{ListKind, StoreKind};
+pub use waiting::{Ticket, Waiting};
 
 /// What every session shares: the configuration, the served root and the
 /// accounts (replaced as a whole on SIGHUP).
@@ -37,25 +39,13 @@ pub struct Context {
     pub xferlog: Option<crate::log::XferLog>,
     /// Set on SIGTERM/SIGINT: idle sessions say 421 and close.
     pub shutdown: AtomicBool,
-    /// Sessions that have not logged in yet. At most half the pool may wait
-    /// to log in, so clients that never log in cannot keep out those who do.
-    pub pre_login: AtomicUsize,
+    /// Sessions that have not logged in yet (see `waiting.rs`).
+    pub waiting: Waiting,
 }
 
 impl Context {
     pub fn users(&self) -> Arc<Users> {
         self.users.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Counts one more session waiting to log in, unless half the pool
-    /// already is. The session gives it back when it logs in or ends.
-    pub fn count_pre_login(&self) -> bool {
-        let cap = self.config.max_clients.div_ceil(2).max(1);
-        self.pre_login
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (n < cap).then_some(n + 1)
-            })
-            .is_ok()
     }
 }
 
@@ -133,9 +123,10 @@ struct Session<'a> {
 }
 
 /// Serves one control connection until QUIT, timeout, error or a closed socket.
-/// The caller has counted it in `ctx.pre_login` (`Pool::admit`, or inetd mode);
-/// `release_slot` gives back what the pool reserved for it, before the last reply.
-pub fn run(stream: TcpStream, ctx: &Context, release_slot: &dyn Fn()) {
+/// `ticket` is its place among the sessions waiting to log in (`Pool::admit`,
+/// or inetd mode); `release_slot` gives back what the pool reserved for it,
+/// before the last reply.
+pub fn run(stream: TcpStream, ctx: &Context, ticket: Ticket, release_slot: &dyn Fn()) {
     let peer = stream
         .peer_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
@@ -168,7 +159,7 @@ pub fn run(stream: TcpStream, ctx: &Context, release_slot: &dyn Fn()) {
         umask: ctx.config.umask,
         idle_timeout: Duration::from_secs(ctx.config.idle_timeout),
         login_deadline: started + Duration::from_secs(ctx.config.login_timeout),
-        pre_login: PreLogin::held(&ctx.pre_login),
+        pre_login: PreLogin::held(&ctx.waiting, ticket),
         release_slot,
     };
     if let Err(e) = session.serve() {
@@ -185,7 +176,11 @@ impl Session<'_> {
         let banner = self.ctx.config.banner.clone();
         self.ctl.send(READY, &banner)?;
         loop {
-            let input = self.ctl.read_line(self.wait_limit(), &self.ctx.shutdown)?;
+            let input = self.ctl.read_line(
+                self.wait_limit(),
+                &self.ctx.shutdown,
+                self.pre_login.evict_flag(),
+            )?;
             let line = match input {
                 Input::TimedOut
                     if self.identity.is_none() && Instant::now() >= self.login_deadline =>
@@ -196,6 +191,14 @@ impl Session<'_> {
                 }
                 Input::TimedOut => {
                     self.send_last(UNAVAILABLE, "Timeout: closing control connection.")?;
+                    return Ok(());
+                }
+                Input::Evicted => {
+                    log::info!(
+                        "{}: closed to make room for a new client (waited longest to log in)",
+                        self.peer
+                    );
+                    self.send_last(UNAVAILABLE, "Too many connections waiting to log in.")?;
                     return Ok(());
                 }
                 Input::ShuttingDown => {
