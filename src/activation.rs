@@ -63,7 +63,12 @@ pub fn systemd_sockets() -> io::Result<Option<Inherited>> {
     let mut listeners = Vec::new();
     let mut connections = Vec::new();
     for fd in LISTEN_FDS_START..LISTEN_FDS_START + count {
-        let owned: OwnedFd = sys::inherited_fd(fd)?;
+        let owned: OwnedFd = sys::inherited_fd(fd).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("LISTEN_FDS={count}: inherited fd {fd} is not open: {e}"),
+            )
+        })?;
         if !sys::is_socket(owned.as_fd()) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,

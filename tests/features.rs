@@ -560,6 +560,8 @@ fn bad_listen_fds_stop_start_up_with_a_clear_error() {
         ),
         ("65", "", "LISTEN_FDS=\"65\" is not a count of sockets"),
         ("1", "exec 3</dev/null", "inherited fd 3 is not a socket"),
+        ("2", "exec 3</dev/null", "inherited fd 3 is not a socket"),
+        ("1", "exec 3<&-", "LISTEN_FDS=1: inherited fd 3 is not open"),
     ] {
         let out = activated(fds, "$$", setup);
         let stderr = String::from_utf8_lossy(&out.stderr);
