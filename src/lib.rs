@@ -7,6 +7,7 @@ pub mod auth;
 pub mod command;
 pub mod config;
 pub mod data;
+pub mod entries;
 pub mod fs;
 pub mod listing;
 pub mod log;

@@ -6,6 +6,7 @@ use super::{from_fs, fs_error, now, r, show, Reply, Session};
 use crate::auth::Write;
 use crate::command::EpsvArg;
 use crate::data::{self, DataStream, Failure, Pending};
+use crate::entries;
 use crate::fs::{self, Root, Upload};
 use crate::listing::{self, Access, Format};
 use crate::log::Quoted;
@@ -454,7 +455,12 @@ pub(super) fn write_listing(
         child.extend_from_slice(name);
         root.stat(&child).ok()
     };
-    listing::write_dir(out, &mut dir, format, access, &st, now, follow)
+    let shape = entries::Shape {
+        format,
+        access,
+        now,
+    };
+    entries::write_dir(out, &mut dir, shape, &st, follow)
 }
 
 /// Where an upload goes.
