@@ -6,6 +6,7 @@
 //! in directory order instead, streamed as it is read, so that no listing
 //! holds more than that.
 
+use crate::glob;
 use crate::listing::{listable, write_entry, Access, Format};
 use crate::sys::{self, Dir, FileStat};
 use std::io::{self, Write};
@@ -71,12 +72,16 @@ fn name_at(bytes: &[u8], at: u32) -> &[u8] {
     &bytes[at + 1..at + 1 + usize::from(bytes[at])]
 }
 
-/// How a listing writes its entries.
+/// Which entries a listing writes, and how.
 #[derive(Clone, Copy)]
-pub struct Shape {
+pub struct Shape<'a> {
     pub format: Format,
     pub access: Access,
     pub now: i64,
+    /// Only names that match this wildcard pattern (glob.rs).
+    pub pattern: Option<&'a [u8]>,
+    /// Written before each name of NLST: the directory as the client wrote it.
+    pub prefix: &'a [u8],
 }
 
 /// Writes a whole directory in `shape`, sorted by name. `dir_stat` is the
@@ -106,8 +111,14 @@ fn write_entries(
     limit: usize,
     follow: &impl Fn(&[u8]) -> Option<FileStat>,
 ) -> io::Result<()> {
-    let show_hidden = matches!(shape.format, Format::Long { all: true } | Format::Facts);
-    let keep = |name: &[u8]| listable(name) && (show_hidden || !name.starts_with(b"."));
+    // As in the shell, a dot file matches only a pattern that starts with a dot.
+    let show_hidden = matches!(shape.format, Format::Long { all: true } | Format::Facts)
+        || shape.pattern.is_some_and(|p| p.starts_with(b"."));
+    let keep = |name: &[u8]| {
+        listable(name)
+            && (show_hidden || !name.starts_with(b"."))
+            && shape.pattern.map_or(true, |p| glob::matches(p, name))
+    };
     if let Some(names) = Names::read(dir, limit, keep)? {
         for name in names.iter() {
             write_one(out, dir, name, shape, follow)?;
@@ -146,6 +157,9 @@ fn write_one(
         } else {
             link = sys::readlinkat(dir.fd(), name).ok();
         }
+    }
+    if shape.format == Format::Names {
+        out.write_all(shape.prefix)?;
     }
     let (format, access) = (shape.format, shape.access);
     write_entry(out, name, &st, link.as_deref(), format, access, shape.now)
@@ -208,6 +222,8 @@ mod tests {
                 facts: 0,
             },
             now: 0,
+            pattern: None,
+            prefix: b"",
         };
         // Over the limit after three names: the stream starts over and
         // still lists every name.

@@ -9,6 +9,7 @@ pub mod config;
 pub mod data;
 pub mod entries;
 pub mod fs;
+pub mod glob;
 pub mod listing;
 pub mod log;
 pub mod privilege;

@@ -134,3 +134,207 @@ fn a_big_directory_is_sorted_in_a_few_megabytes() {
     );
     assert!(kept < 1024, "the listing left {kept} kB behind");
 }
+
+fn wildcard_root() -> TempDir {
+    let root = TempDir::new("glob");
+    for name in ["b.txt", "a.txt", "c.dat", "notes.TXT", "[x].txt", ".h.txt"] {
+        root.write(&format!("pub/{name}"), name.as_bytes());
+    }
+    root.write("pub/sub/deep.txt", b"deep");
+    root.write("top.txt", b"top");
+    root
+}
+
+#[test]
+fn nlst_returns_matches_as_the_argument_was_written() {
+    let server = Server::start(wildcard_root(), &["-A"]);
+    let mut ftp = server.anon();
+    assert_eq!(
+        ftp.list("NLST pub/*.txt"),
+        "pub/[x].txt\r\npub/a.txt\r\npub/b.txt\r\n"
+    );
+    assert_eq!(ftp.list("NLST /pub/?.txt"), "/pub/a.txt\r\n/pub/b.txt\r\n");
+    assert_eq!(
+        ftp.list("NLST pub//[!a]*"),
+        "pub//[x].txt\r\npub//b.txt\r\npub//c.dat\r\npub//notes.TXT\r\npub//sub\r\n"
+    );
+    assert_eq!(ftp.list("NLST pub/[a-b].*"), "pub/a.txt\r\npub/b.txt\r\n");
+    assert_eq!(ftp.list("NLST pub/.*"), "pub/.h.txt\r\n");
+    assert_eq!(ftp.list("NLST -l pub/c*"), "pub/c.dat\r\n");
+    ftp.ok("CWD pub", 250);
+    assert_eq!(ftp.list("NLST *.dat"), "c.dat\r\n");
+    assert_eq!(ftp.list("NLST ../*.txt"), "../top.txt\r\n");
+    // What a client lists it can fetch as listed.
+    assert_eq!(ftp.retr("../top.txt"), b"top");
+    ftp.ok("CWD /", 250);
+    for name in ftp.list("NLST pub/*.txt").lines() {
+        assert_eq!(
+            ftp.retr(name),
+            name.strip_prefix("pub/").unwrap().as_bytes()
+        );
+    }
+}
+
+#[test]
+fn list_and_stat_match_wildcards() {
+    let server = Server::start(wildcard_root(), &["-A"]);
+    let mut ftp = server.anon();
+    let list = ftp.list("LIST pub/*.txt");
+    assert_eq!(
+        long_names(&list, 8),
+        ["[x].txt", "a.txt", "b.txt"],
+        "{list}"
+    );
+    assert!(list.starts_with("-rw-"), "{list}");
+    let list = ftp.list("LIST -la pub/*");
+    assert!(
+        list.contains(" .h.txt\r\n") && list.contains(" sub\r\n"),
+        "{list}"
+    );
+    let stat = ftp.ok("STAT pub/?.txt", 213).text;
+    let lines: Vec<&str> = stat.lines().collect();
+    let body = lines[1..lines.len() - 1].join("\n");
+    assert_eq!(long_names(&body, 8), ["a.txt", "b.txt"], "{stat}");
+    // A name that holds wildcard bytes and exists is that name.
+    assert_eq!(ftp.list("NLST pub/[x].txt"), "/pub/[x].txt\r\n");
+    assert_eq!(long_names(&ftp.list("LIST pub/[x].txt"), 8), ["[x].txt"]);
+    // No match: an empty listing, as vsftpd answers.
+    assert_eq!(ftp.list("NLST pub/*.zip"), "");
+    assert_eq!(ftp.list("LIST pub/*.zip"), "");
+    assert_eq!(ftp.ok("STAT pub/*.zip", 213).text.lines().count(), 2);
+    // Wildcards in an earlier component are taken literally; MLSD takes none.
+    for line in [
+        "NLST p*/a.txt",
+        "LIST */*.txt",
+        "MLSD p*",
+        "NLST nowhere/*.txt",
+    ] {
+        ftp.refused_keeps_data(line, 550);
+    }
+    assert_eq!(ftp.cmd("STAT p?b/*").code, 550);
+    // A pattern longer than 256 bytes is refused, with the limit.
+    let long = format!("NLST pub/{}", "*a".repeat(129));
+    let reply = ftp.cmd(&long);
+    assert_eq!(reply.code, 501, "{}", reply.text);
+    assert!(reply.text.contains("256"), "{}", reply.text);
+    assert_eq!(
+        ftp.list(&format!("NLST pub/{}", "*".repeat(256)))
+            .lines()
+            .count(),
+        6
+    );
+}
+
+/// The globbing denial of service of vsftpd (CVE-2011-0762) and pure-ftpd
+/// (CVE-2011-0418): patterns of the longest length the server takes, the
+/// shapes that cost a backtracking matcher most, against 3,000 names of 200
+/// bytes. Each listing completes and the server serves another client
+/// meanwhile; the time against a plain listing is printed, not asserted
+/// (glob.rs bounds the matcher's steps in a unit test).
+#[test]
+fn hostile_patterns_cost_no_more_than_a_listing() {
+    let root = TempDir::new("glob-dos");
+    let dir = root.mkdir("long");
+    for n in 0..3000 {
+        std::fs::File::create(dir.join(format!("{}{n:03x}b", "a".repeat(196)))).unwrap();
+    }
+    root.write("inside.txt", b"inside");
+    let server = Server::start(root, &["-A"]);
+    let mut ftp = server.anon();
+    let started = std::time::Instant::now();
+    assert_eq!(ftp.list("NLST long").lines().count(), 3000);
+    let plain = started.elapsed();
+    let patterns = [
+        "*a".repeat(128),
+        format!("*{}c", "a".repeat(254)),
+        format!("*{}*b", "[a-z]".repeat(50)),
+    ];
+    for pattern in &patterns {
+        assert!(pattern.len() <= 256);
+        let addr = server.addr;
+        let other = std::thread::spawn(move || {
+            let mut ftp = Ftp::connect(addr);
+            ftp.login("anonymous", "x");
+            ftp.retr("/inside.txt")
+        });
+        let started = std::time::Instant::now();
+        let listing = ftp.list(&format!("NLST long/{pattern}"));
+        let took = started.elapsed();
+        let matched = if pattern.ends_with('b') { 3000 } else { 0 };
+        assert_eq!(listing.lines().count(), matched, "{pattern}");
+        assert_eq!(other.join().unwrap(), b"inside");
+        eprintln!(
+            "NLST of 3000 names: plain {plain:?}, {}...: {took:?}",
+            &pattern[..12]
+        );
+    }
+    ftp.ok("NOOP", 200);
+}
+
+/// The names a `mget pub/*.txt` left in `dir` (below `sub`), sorted.
+fn fetched(dir: &TempDir, sub: &str) -> Vec<(String, Vec<u8>)> {
+    dir.names(sub)
+        .into_iter()
+        .map(|name| {
+            let bytes = dir.read(&format!("{sub}/{name}"));
+            (name, bytes)
+        })
+        .collect()
+}
+
+fn txt_files() -> Vec<(String, Vec<u8>)> {
+    ["[x].txt", "a.txt", "b.txt"]
+        .iter()
+        .map(|n| (n.to_string(), n.as_bytes().to_vec()))
+        .collect()
+}
+
+/// BSD ftp's `mget` globs with NLST and fetches each name it gets back, as
+/// written; it stores them under the same relative path.
+#[test]
+fn tnftp_mget_fetches_what_a_pattern_matches() {
+    if !have("tnftp") {
+        return;
+    }
+    let server = Server::start(wildcard_root(), &["-A"]);
+    let local = TempDir::new("tnftp-mget");
+    local.mkdir("pub");
+    let script = format!(
+        "tnftp -n <<'EOF'\nopen 127.0.0.1 {}\nuser anonymous x\nbinary\nprompt\nmget pub/*.txt\nbye\nEOF\n",
+        server.port()
+    );
+    let out = run_in("sh", &["-c", &script], Some(local.path()));
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(fetched(&local, "pub"), txt_files(), "tnftp said:\n{said}");
+}
+
+/// ncftpget takes a remote wildcard, lists it with NLST and fetches each
+/// match into the local directory.
+#[test]
+fn ncftpget_fetches_what_a_pattern_matches() {
+    if !have("ncftpget") {
+        return;
+    }
+    let server = Server::start(wildcard_root(), &["-A"]);
+    let local = TempDir::new("ncftpget");
+    let port = server.port().to_string();
+    let dest = local.path().to_str().unwrap();
+    let args = [
+        "-u",
+        "anonymous",
+        "-p",
+        "x",
+        "-P",
+        &port,
+        "-t",
+        "10",
+        "127.0.0.1",
+        dest,
+        "pub/*.txt",
+    ];
+    let out = run("ncftpget", &args);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "ncftpget: {said}");
+    assert_eq!(fetched(&local, "."), txt_files(), "ncftpget said:\n{said}");
+}
