@@ -1,9 +1,10 @@
-//! Directory listings: LIST (`ls -l` style), NLST (names) and MLSD/MLST facts
-//! (RFC 3659). Entries are written as they are read, so a huge directory never
-//! sits in memory.
+//! Directory listings: the line of one entry in LIST (`ls -l` style), NLST
+//! (names) and MLSD/MLST facts (RFC 3659), written without allocating.
+//! Which entries, in which order: entries.rs. A client controls nothing here
+//! but which entries are shown; a line is built on the stack.
 
 use crate::fs::TEMP_PREFIX;
-use crate::sys::{self, Dir, FileStat};
+use crate::sys::FileStat;
 use std::io::{self, Write};
 
 const MONTHS: [&str; 12] = [
@@ -377,49 +378,6 @@ pub fn write_entry(
             out.write_all(b"\r\n")
         }
     }
-}
-
-/// Streams a whole directory in `format`. `dir_stat` is the directory's own
-/// stat, for MLSD's `cdir` line. `follow` stats a symlinked entry's target
-/// (confined to the user's root): MLSD describes what a name leads to, and a
-/// link that leads nowhere inside the root is left out.
-pub fn write_dir(
-    out: &mut impl Write,
-    dir: &mut Dir,
-    format: Format,
-    access: Access,
-    dir_stat: &FileStat,
-    now: i64,
-    follow: impl Fn(&[u8]) -> Option<FileStat>,
-) -> io::Result<()> {
-    if format == Format::Facts {
-        write_facts(out, dir_stat, "cdir", access)?;
-        out.write_all(b".\r\n")?;
-    }
-    let show_hidden = matches!(format, Format::Long { all: true } | Format::Facts);
-    let mut name = Vec::with_capacity(256);
-    while let Some(next) = dir.next_name(&mut name) {
-        next?;
-        if !listable(&name) || (!show_hidden && name.starts_with(b".")) {
-            continue;
-        }
-        let Ok(mut st) = sys::lstatat(dir.fd(), &name) else {
-            continue;
-        };
-        let mut link = None;
-        if st.is_symlink() {
-            if format == Format::Facts {
-                let Some(target) = follow(&name) else {
-                    continue;
-                };
-                st = target;
-            } else {
-                link = sys::readlinkat(dir.fd(), &name).ok();
-            }
-        }
-        write_entry(out, &name, &st, link.as_deref(), format, access, now)?;
-    }
-    Ok(())
 }
 
 /// Splits LIST/NLST arguments into `ls` options (`-la`) and the path.

@@ -293,6 +293,12 @@ impl Dir {
         unsafe { BorrowedFd::borrow_raw(libc::dirfd(self.0)) }
     }
 
+    /// Starts the stream over from the first entry.
+    pub fn rewind(&mut self) {
+        // SAFETY: self.0 is an open stream; rewinddir cannot fail.
+        unsafe { libc::rewinddir(self.0) };
+    }
+
     /// Copies the next entry's name into `name` (reused, so a long listing
     /// allocates nothing per entry), skipping `.` and `..`; `None` at the end.
     pub fn next_name(&mut self, name: &mut Vec<u8>) -> Option<io::Result<()>> {

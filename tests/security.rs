@@ -980,16 +980,6 @@ fn the_anonymous_drop_box_is_not_public_hosting() {
     still_serves(&server);
 }
 
-/// Peak memory of the server process, from /proc (kB).
-fn peak_rss_kb(server: &Server) -> u64 {
-    server
-        .status_field("VmHWM")
-        .split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("VmHWM in /proc/PID/status")
-}
-
 /// STAT of a large directory is streamed to the control connection, not
 /// built in memory (review finding 5).
 #[test]
@@ -1002,7 +992,7 @@ fn stat_of_a_large_directory_is_streamed() {
     let server = Server::start(root, &["-A"]);
     let mut ftp = server.anon();
     assert_eq!(ftp.cmd("STAT /inside.txt").code, 213);
-    let before = peak_rss_kb(&server);
+    let before = status_kb(&server, "VmHWM");
     let reply = ftp.cmd("STAT /big");
     assert_eq!(reply.code, 213);
     assert_eq!(reply.text.lines().count(), 60_000 + 2);
@@ -1011,10 +1001,11 @@ fn stat_of_a_large_directory_is_streamed() {
         "{}",
         &reply.text[reply.text.len() - 80..]
     );
-    let grown = peak_rss_kb(&server).saturating_sub(before);
-    // The listing is about 4.5 MB; building it even once would show.
+    let grown = status_kb(&server, "VmHWM").saturating_sub(before);
+    // The listing is about 4.5 MB; building it even once would show. What
+    // may grow is the buffer that sorts the names: 60,000 x (32 + 5) bytes.
     assert!(
-        grown < 2048,
+        grown < 3072,
         "STAT of 60,000 entries grew the peak RSS by {grown} kB"
     );
     still_serves(&server);

@@ -8,6 +8,7 @@ mod clients;
 mod deploy;
 mod features;
 mod fs_hostile;
+mod listings;
 mod protocol;
 mod security;
 mod soak;

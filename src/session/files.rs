@@ -263,15 +263,16 @@ impl Session<'_> {
             return Ok(r(STATUS, self.status_text()));
         }
         let (_, path) = listing::split_options(arg);
-        let vpath = self.resolve(path);
-        if let Err(e) = self.root().stat(&vpath) {
-            return Ok(from_fs(&e));
-        }
+        let listed = match self.listed(path, true) {
+            Ok(listed) => listed,
+            Err(reply) => return Ok(reply),
+        };
+        let vpath = &listed.vpath;
         let head = format!(
             "{FILE_STATUS}-Status of {}:\r\n",
             show(path).replace('\r', "")
         );
-        let access = self.access(&vpath);
+        let access = self.access(vpath);
         // Fields, not `self.root()`: the listing reads the root while it
         // writes to the control stream, which takes `&mut`.
         let root = self
@@ -282,12 +283,12 @@ impl Session<'_> {
         let mut out = Indented::new(BufWriter::with_capacity(16 * 1024, stream));
         out.inner.write_all(head.as_bytes())?;
         let format = Format::Long { all: true };
-        match write_listing(&mut out, root, access, &vpath, format) {
+        match write_listing(&mut out, root, access, &listed, format) {
             Ok(()) => out.inner.flush()?,
             Err(e) => {
                 // Entries are already on the wire: end the reply, say why.
                 out.inner.flush()?;
-                log::info!("{}: STAT of {} failed: {e}", self.peer, Quoted(&vpath));
+                log::info!("{}: STAT of {} failed: {e}", self.peer, Quoted(vpath));
                 return Ok(r(LOCAL_ERROR, "Listing failed."));
             }
         }

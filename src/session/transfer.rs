@@ -1,12 +1,15 @@
 //! Transfers: PORT/EPRT/PASV/EPSV, RETR, STOR, APPE, STOU, LIST, NLST, MLSD, their logging.
 //! The client names files (uploads resolve beneath the write root, hidden names and FIFOs are
 //! refused) and chooses sizes and pace: rate limits, accept and stall timeouts bound them.
+//! A listing's last component may be a wildcard pattern: glob.rs bounds its length and cost.
 
 use super::{from_fs, fs_error, now, r, show, Reply, Session};
 use crate::auth::Write;
 use crate::command::EpsvArg;
 use crate::data::{self, DataStream, Failure, Pending};
+use crate::entries;
 use crate::fs::{self, Root, Upload};
+use crate::glob;
 use crate::listing::{self, Access, Format};
 use crate::log::Quoted;
 use crate::reply::*;
@@ -143,19 +146,20 @@ impl Session<'_> {
             ListKind::Mlsd => (true, arg),
             _ => listing::split_options(arg),
         };
-        let vpath = self.resolve(path);
         let format = match kind {
             ListKind::List => Format::Long { all },
             ListKind::Nlst => Format::Names,
             ListKind::Mlsd => Format::Facts,
         };
         // Answer 550 before any data connection: sync tools decide from it.
-        match self.root().stat(&vpath) {
-            Ok(st) if kind == ListKind::Mlsd && !st.is_dir() => {
-                return Ok(r(BAD_ARGUMENT, "MLSD needs a directory."))
-            }
-            Ok(_) => {}
-            Err(e) => return Ok(from_fs(&e)),
+        // MLSD names a directory (RFC 3659): no wildcards.
+        let listed = match self.listed(path, kind != ListKind::Mlsd) {
+            Ok(listed) => listed,
+            Err(reply) => return Ok(reply),
+        };
+        let vpath = &listed.vpath;
+        if kind == ListKind::Mlsd && !self.root().stat(vpath).is_ok_and(|st| st.is_dir()) {
+            return Ok(r(BAD_ARGUMENT, "MLSD needs a directory."));
         }
         let mut sock = match self.open_data() {
             Ok(sock) => sock,
@@ -166,16 +170,16 @@ impl Session<'_> {
         if sock.set_timeouts(self.ctx.data.data_timeout).is_err() {
             return Ok(r(CANT_OPEN_DATA, "Failed to set up data connection."));
         }
-        let access = self.access(&vpath);
+        let access = self.access(vpath);
         let mut out = BufWriter::with_capacity(64 * 1024, &mut sock);
-        let result =
-            write_listing(&mut out, self.root(), access, &vpath, format).and_then(|()| out.flush());
+        let result = write_listing(&mut out, self.root(), access, &listed, format)
+            .and_then(|()| out.flush());
         drop(out);
         drop(sock);
         Ok(match result {
             Ok(()) => r(TRANSFER_DONE, "Directory send OK."),
             Err(e) => {
-                log::info!("{}: listing of {} failed: {e}", self.peer, Quoted(&vpath));
+                log::info!("{}: listing of {} failed: {e}", self.peer, Quoted(vpath));
                 r(TRANSFER_ABORTED, "Failure writing network stream.")
             }
         })
@@ -427,15 +431,72 @@ impl Session<'_> {
     }
 }
 
-/// Writes a listing of `vpath` (a directory's entries, or one line for a
-/// file) to a data connection (LIST) or the control connection (STAT).
+/// What a LIST, NLST or STAT argument lists: a file or directory as
+/// written, or the entries of a directory that match a pattern.
+pub(super) struct Listed<'a> {
+    pub vpath: Vec<u8>,
+    /// The last component of the argument, when it holds wildcards and
+    /// names nothing as written.
+    pub pattern: Option<&'a [u8]>,
+    /// The argument before the pattern, as written (`pub/`): NLST puts it
+    /// before each name, so that a client can RETR what it lists.
+    pub prefix: &'a [u8],
+}
+
+impl Session<'_> {
+    /// Resolves a listing argument: as written when that exists (a name may
+    /// hold wildcard bytes), else, with `globbing`, its last component as a
+    /// pattern over the directory before it. Wildcards in an earlier
+    /// component are taken literally.
+    pub(super) fn listed<'a>(&self, path: &'a [u8], globbing: bool) -> Result<Listed<'a>, Reply> {
+        let vpath = self.resolve(path);
+        let missing = match self.root().stat(&vpath) {
+            Ok(_) => {
+                let (pattern, prefix) = (None, &b""[..]);
+                return Ok(Listed {
+                    vpath,
+                    pattern,
+                    prefix,
+                });
+            }
+            Err(e) => e,
+        };
+        let cut = path.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
+        let (prefix, last) = path.split_at(cut);
+        if !globbing || !glob::has_wildcards(last) {
+            return Err(from_fs(&missing));
+        }
+        if last.len() > glob::MAX_PATTERN {
+            let why = format!(
+                "Wildcard pattern too long (at most {} bytes).",
+                glob::MAX_PATTERN
+            );
+            return Err(r(BAD_ARGUMENT, why));
+        }
+        let dir = self.resolve(if prefix.is_empty() { b"." } else { prefix });
+        match self.root().stat(&dir) {
+            Ok(st) if st.is_dir() => Ok(Listed {
+                vpath: dir,
+                pattern: Some(last),
+                prefix,
+            }),
+            Ok(_) => Err(r(UNAVAILABLE_FILE, "No such file or directory.")),
+            Err(e) => Err(from_fs(&e)),
+        }
+    }
+}
+
+/// Writes a listing (a directory's entries, those that match a pattern, or
+/// one line for a file) to a data connection (LIST) or the control
+/// connection (STAT).
 pub(super) fn write_listing(
     out: &mut impl io::Write,
     root: &Root,
     access: Access,
-    vpath: &[u8],
+    listed: &Listed,
     format: Format,
 ) -> io::Result<()> {
+    let vpath = &listed.vpath[..];
     let st = root.stat(vpath)?;
     let now = now();
     if !st.is_dir() {
@@ -454,7 +515,14 @@ pub(super) fn write_listing(
         child.extend_from_slice(name);
         root.stat(&child).ok()
     };
-    listing::write_dir(out, &mut dir, format, access, &st, now, follow)
+    let shape = entries::Shape {
+        format,
+        access,
+        now,
+        pattern: listed.pattern,
+        prefix: listed.prefix,
+    };
+    entries::write_dir(out, &mut dir, shape, &st, follow)
 }
 
 /// Where an upload goes.

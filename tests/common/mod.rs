@@ -824,3 +824,13 @@ pub fn curl_ok(args: &[&str]) -> Vec<u8> {
     );
     out.stdout
 }
+
+/// A `kB` figure of /proc/PID/status (`VmHWM`, `VmRSS`) of the server.
+pub fn status_kb(server: &Server, key: &str) -> u64 {
+    server
+        .status_field(key)
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{key} in /proc/PID/status"))
+}
