@@ -114,10 +114,11 @@ fn write_entries(
     // As in the shell, a dot file matches only a pattern that starts with a dot.
     let show_hidden = matches!(shape.format, Format::Long { all: true } | Format::Facts)
         || shape.pattern.is_some_and(|p| p.starts_with(b"."));
+    let glob = shape.pattern.map(glob::Glob::new);
     let keep = |name: &[u8]| {
         listable(name)
             && (show_hidden || !name.starts_with(b"."))
-            && shape.pattern.map_or(true, |p| glob::matches(p, name))
+            && glob.as_ref().map_or(true, |g| g.matches(name))
     };
     if let Some(names) = Names::read(dir, limit, keep)? {
         for name in names.iter() {
