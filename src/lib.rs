@@ -11,6 +11,7 @@ pub mod fs;
 pub mod listing;
 pub mod log;
 pub mod privilege;
+pub mod proxy;
 pub mod reply;
 pub mod server;
 pub mod session;
