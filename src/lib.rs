@@ -12,6 +12,7 @@ pub mod listing;
 pub mod log;
 pub mod privilege;
 pub mod proxy;
+pub mod relay;
 pub mod reply;
 pub mod server;
 pub mod session;

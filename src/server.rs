@@ -1,6 +1,8 @@
 //! Listeners, the accept loops, the fixed worker pool, and the global and
-//! per-address session limits.
+//! per-address session limits. Behind a balancer the per-address limit counts
+//! the client its PROXY header names, so it is applied by the worker, after the header.
 
+use crate::relay::{self, Arrival};
 use crate::session::{self, Context};
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -65,13 +67,17 @@ impl PerIp {
     }
 }
 
+/// A connection for a worker, and the address its place in `PerIp` was
+/// counted under; None when that waits for the PROXY header.
+type Job = (TcpStream, Option<IpAddr>);
+
 /// The fixed pool: `max_clients` workers waiting on one queue. A connection is
 /// queued only after a worker has been reserved for it, so it never waits.
 pub struct Pool {
     ctx: Arc<Context>,
     idle: AtomicUsize,
     per_ip: PerIp,
-    queue: SyncSender<(TcpStream, IpAddr)>,
+    queue: SyncSender<Job>,
 }
 
 impl Pool {
@@ -97,12 +103,46 @@ impl Pool {
         Ok(pool)
     }
 
-    fn work(&self, jobs: &Mutex<Receiver<(TcpStream, IpAddr)>>) {
+    fn work(&self, jobs: &Mutex<Receiver<Job>>) {
         loop {
             let job = jobs.lock().unwrap_or_else(|e| e.into_inner()).recv();
-            let Ok((stream, ip)) = job else { return };
-            self.serve_isolated(ip, || session::run(stream, &self.ctx));
+            let Ok((stream, counted)) = job else { return };
+            self.serve(stream, counted);
         }
+    }
+
+    /// Learns whom the connection serves (reading a PROXY header if there is
+    /// a balancer in front), counts that address if the acceptor could not,
+    /// and runs the session.
+    fn serve(&self, stream: TcpStream, counted: Option<IpAddr>) {
+        let Some(arrival) = arrival(&stream, &self.ctx) else {
+            return self.release(counted);
+        };
+        let ip = match counted {
+            Some(ip) => ip,
+            None => {
+                let ip = arrival.peer.ip().to_canonical();
+                if !self.per_ip.try_add(ip, self.ctx.config.max_per_ip) {
+                    refuse(
+                        stream,
+                        arrival.peer,
+                        "Too many connections from your address.",
+                    );
+                    return self.release(None);
+                }
+                ip
+            }
+        };
+        self.serve_isolated(ip, || session::run(stream, arrival, &self.ctx));
+    }
+
+    /// Gives back what `admit` reserved for a connection that gets no session.
+    fn release(&self, counted: Option<IpAddr>) {
+        self.ctx.pre_login.fetch_sub(1, Ordering::SeqCst);
+        if let Some(ip) = counted {
+            self.per_ip.remove(ip);
+        }
+        self.idle.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Runs one session. A panic in it ends that session only (and is
@@ -123,8 +163,8 @@ impl Pool {
         self.ctx.config.max_clients - self.idle.load(Ordering::SeqCst)
     }
 
-    /// Reserves a worker, or says why there is none.
-    fn admit(&self, ip: IpAddr) -> Result<(), &'static str> {
+    /// Reserves a worker (and a place for `ip`, when known), or says why there is none.
+    fn admit(&self, ip: Option<IpAddr>) -> Result<(), &'static str> {
         if self.ctx.shutdown.load(Ordering::SeqCst) {
             return Err("Server shutting down.");
         }
@@ -135,12 +175,16 @@ impl Pool {
         {
             return Err("Too many users connected; try again later.");
         }
-        if !self.per_ip.try_add(ip, self.ctx.config.max_per_ip) {
-            self.idle.fetch_add(1, Ordering::SeqCst);
-            return Err("Too many connections from your address.");
+        if let Some(ip) = ip {
+            if !self.per_ip.try_add(ip, self.ctx.config.max_per_ip) {
+                self.idle.fetch_add(1, Ordering::SeqCst);
+                return Err("Too many connections from your address.");
+            }
         }
         if !self.ctx.count_pre_login() {
-            self.per_ip.remove(ip);
+            if let Some(ip) = ip {
+                self.per_ip.remove(ip);
+            }
             self.idle.fetch_add(1, Ordering::SeqCst);
             return Err("Too many connections waiting to log in; try again later.");
         }
@@ -148,25 +192,49 @@ impl Pool {
     }
 
     /// Hands an accepted connection to a worker, or answers 421 and closes it.
-    pub fn dispatch(&self, mut stream: TcpStream) {
-        let ip = match stream.peer_addr() {
-            Ok(addr) => addr.ip().to_canonical(),
-            Err(_) => return,
+    /// Behind a balancer the peer is the balancer: the client's address is
+    /// counted by the worker once the header has named it.
+    pub fn dispatch(&self, stream: TcpStream) {
+        let Ok(peer) = stream.peer_addr() else { return };
+        let counted = match self.ctx.data.proxy {
+            Some(_) => None,
+            None => Some(peer.ip().to_canonical()),
         };
-        match self.admit(ip) {
+        match self.admit(counted) {
             Ok(()) => {
-                if self.queue.try_send((stream, ip)).is_err() {
+                if self.queue.try_send((stream, counted)).is_err() {
                     // Cannot happen while reservations are counted right; undo anyway.
-                    self.ctx.pre_login.fetch_sub(1, Ordering::SeqCst);
-                    self.per_ip.remove(ip);
-                    self.idle.fetch_add(1, Ordering::SeqCst);
+                    self.release(counted);
                 }
             }
-            Err(reason) => {
-                log::warn!("refused connection from {ip}: {reason}");
-                let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-                let _ = stream.write_all(&crate::reply::format(crate::reply::UNAVAILABLE, reason));
-            }
+            Err(reason) => refuse(stream, peer, reason),
+        }
+    }
+}
+
+/// Answers 421 with the reason, logs it, and closes.
+fn refuse(mut stream: TcpStream, peer: SocketAddr, reason: &str) {
+    log::warn!(
+        "refused connection from {}: {reason}",
+        peer.ip().to_canonical()
+    );
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = stream.write_all(&crate::reply::format(crate::reply::UNAVAILABLE, reason));
+}
+
+/// Whom a new control connection serves: its peer, or, with PROXY protocol
+/// on, the client the balancer's header names. None, after one log line with
+/// the peer and the reason, when it must be closed without a greeting.
+pub fn arrival(stream: &TcpStream, ctx: &Context) -> Option<Arrival> {
+    let peer = stream.peer_addr().ok()?;
+    let Some(relay) = &ctx.data.proxy else {
+        return Some(Arrival::direct(peer));
+    };
+    match relay::identify(stream, relay, relay.timeout) {
+        Ok(arrival) => Some(arrival),
+        Err(reason) => {
+            log::warn!("closed connection from {peer}: {reason}");
+            None
         }
     }
 }
@@ -220,6 +288,7 @@ mod tests {
                 data_timeout: Duration::from_secs(1),
                 pasv_ports: None,
                 from_port_20: false,
+                proxy: None,
             },
             xferlog: None,
             shutdown: AtomicBool::new(false),
@@ -233,12 +302,16 @@ mod tests {
         // Four workers: up to two sessions may wait to log in.
         let pool = pool(4, 1);
         let ip: IpAddr = "127.0.0.9".parse().unwrap();
-        assert_eq!(pool.admit(ip), Ok(()));
+        assert_eq!(pool.admit(Some(ip)), Ok(()));
         assert_eq!(pool.busy(), 1);
-        assert!(pool.admit(ip).is_err(), "one session per address");
+        assert!(pool.admit(Some(ip)).is_err(), "one session per address");
         assert!(!pool.serve_isolated(ip, || panic!("a bug in one session")));
         assert_eq!(pool.busy(), 0);
-        assert_eq!(pool.admit(ip), Ok(()), "the address may connect again");
+        assert_eq!(
+            pool.admit(Some(ip)),
+            Ok(()),
+            "the address may connect again"
+        );
         assert!(pool.serve_isolated(ip, || {}));
         assert_eq!(pool.busy(), 0);
     }
@@ -247,15 +320,15 @@ mod tests {
     fn at_most_half_the_pool_waits_to_log_in() {
         let pool = pool(4, 4);
         let ip: IpAddr = "127.0.0.12".parse().unwrap();
-        assert_eq!(pool.admit(ip), Ok(()));
-        assert_eq!(pool.admit(ip), Ok(()));
+        assert_eq!(pool.admit(Some(ip)), Ok(()));
+        assert_eq!(pool.admit(Some(ip)), Ok(()));
         assert_eq!(
-            pool.admit(ip),
+            pool.admit(Some(ip)),
             Err("Too many connections waiting to log in; try again later.")
         );
         assert_eq!(pool.busy(), 2, "a refused connection holds no worker");
         pool.ctx.pre_login.fetch_sub(1, Ordering::SeqCst); // one session logs in
-        assert_eq!(pool.admit(ip), Ok(()));
+        assert_eq!(pool.admit(Some(ip)), Ok(()));
     }
 
     #[test]
@@ -263,9 +336,9 @@ mod tests {
         let pool = pool(1, 1);
         let a: IpAddr = "127.0.0.10".parse().unwrap();
         let b: IpAddr = "127.0.0.11".parse().unwrap();
-        assert_eq!(pool.admit(a), Ok(()));
+        assert_eq!(pool.admit(Some(a)), Ok(()));
         assert_eq!(
-            pool.admit(b),
+            pool.admit(Some(b)),
             Err("Too many users connected; try again later.")
         );
     }

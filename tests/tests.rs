@@ -9,6 +9,7 @@ mod deploy;
 mod features;
 mod fs_hostile;
 mod protocol;
+mod proxy;
 mod security;
 mod soak;
 mod startup;
