@@ -287,22 +287,26 @@ mod tests {
         }
     }
 
-    #[test]
-    fn v1_tcp4_from_the_specification() {
-        let line = b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n";
-        let mut buf = line.to_vec();
-        buf.extend(b"GET / HTTP/1.1\r\n");
+    /// The specification's example connection (192.168.0.1:56324 to
+    /// 192.168.0.11:443) in `header`, followed by the protocol's own bytes:
+    /// only the header's are taken, and each shorter prefix asks for more.
+    fn the_example_connection(header: &[u8]) {
+        let mut buf = header.to_vec();
+        buf.extend(b"USER x\r\n");
         let parsed = parse(&buf).unwrap();
-        assert_eq!(
-            parsed.header,
-            proxied("192.168.0.1:56324", "192.168.0.11:443")
-        );
+        let example = proxied("192.168.0.1:56324", "192.168.0.11:443");
+        assert_eq!(parsed.header, example);
         assert_eq!(
             parsed.len,
-            line.len(),
+            header.len(),
             "the bytes after the header are left"
         );
-        prefixes_are_incomplete(line);
+        prefixes_are_incomplete(header);
+    }
+
+    #[test]
+    fn v1_tcp4_from_the_specification() {
+        the_example_connection(b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n");
     }
 
     #[test]
@@ -379,15 +383,7 @@ mod tests {
         let body = [192, 168, 0, 1, 192, 168, 0, 11, 0xdc, 0x04, 0x01, 0xbb];
         let header = v2(0x21, 0x11, &body);
         assert_eq!(header.len(), 28);
-        let mut buf = header.clone();
-        buf.extend(b"USER x\r\n");
-        let parsed = parse(&buf).unwrap();
-        assert_eq!(
-            parsed.header,
-            proxied("192.168.0.1:56324", "192.168.0.11:443")
-        );
-        assert_eq!(parsed.len, 28);
-        prefixes_are_incomplete(&header);
+        the_example_connection(&header);
     }
 
     #[test]
