@@ -29,6 +29,8 @@ pub const KEYS: &[Key] = &[
     Key { name: "pasv_min_port", default: "0", doc: "lowest passive data port; 0 with pasv_max_port 0 means any ephemeral port" },
     Key { name: "pasv_max_port", default: "0", doc: "highest passive data port" },
     Key { name: "pasv_address", default: "", doc: "IPv4 address advertised in PASV replies (for NAT); empty: the control connection's local address" },
+    Key { name: "proxy_protocol", default: "no", doc: "every connection, control and passive data, comes from a balancer in proxy_from and starts with a PROXY protocol v1 or v2 header naming the real client" },
+    Key { name: "proxy_from", default: "", doc: "balancers allowed to send PROXY headers, comma-separated ADDR or ADDR/PREFIX; required when proxy_protocol = yes" },
     Key { name: "connect_from_port_20", default: "no", doc: "active-mode data connections leave from port 20 (needs root at start-up)" },
     Key { name: "max_clients", default: "50", doc: "worker pool size: sessions served at once" },
     Key { name: "max_per_ip", default: "10", doc: "sessions at once from one client address" },
@@ -68,6 +70,8 @@ pub struct Config {
     pub pasv_min_port: u16,
     pub pasv_max_port: u16,
     pub pasv_address: Option<IpAddr>,
+    pub proxy_protocol: bool,
+    pub proxy_from: Vec<crate::relay::Net>,
     pub connect_from_port_20: bool,
     pub max_clients: usize,
     pub max_per_ip: usize,
@@ -143,6 +147,8 @@ impl Default for Config {
             pasv_min_port: 0,
             pasv_max_port: 0,
             pasv_address: None,
+            proxy_protocol: false,
+            proxy_from: Vec::new(),
             connect_from_port_20: false,
             max_clients: 0,
             max_per_ip: 0,
@@ -264,6 +270,8 @@ impl Config {
                     Some(ip)
                 }
             }
+            "proxy_protocol" => self.proxy_protocol = parse_bool(value)?,
+            "proxy_from" => self.proxy_from = crate::relay::parse_nets(value)?,
             "connect_from_port_20" => self.connect_from_port_20 = parse_bool(value)?,
             "max_clients" => self.max_clients = parse_positive(value)?,
             "max_per_ip" => self.max_per_ip = parse_positive(value)?,
@@ -328,6 +336,13 @@ impl Config {
             "pasv_min_port" => self.pasv_min_port.to_string(),
             "pasv_max_port" => self.pasv_max_port.to_string(),
             "pasv_address" => self.pasv_address.map(|a| a.to_string()).unwrap_or_default(),
+            "proxy_protocol" => yn(self.proxy_protocol),
+            "proxy_from" => self
+                .proxy_from
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             "connect_from_port_20" => yn(self.connect_from_port_20),
             "max_clients" => self.max_clients.to_string(),
             "max_per_ip" => self.max_per_ip.to_string(),
@@ -413,6 +428,12 @@ impl Config {
                     "passive port range {}-{} is not a range",
                     self.pasv_min_port, self.pasv_max_port
                 ),
+            ));
+        }
+        if self.proxy_protocol && self.proxy_from.is_empty() {
+            return Err(err(
+                "proxy_from",
+                "proxy_protocol = yes needs the balancers' addresses here".into(),
             ));
         }
         if !self.root.is_dir() {
@@ -540,6 +561,14 @@ mod tests {
         config.set("pasv_max_port", "4000").unwrap();
         assert!(config.validate().is_err());
         config.set("pasv_max_port", "6000").unwrap();
+        assert!(config.validate().is_ok());
+        config.set("proxy_protocol", "yes").unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("proxy_from: proxy_protocol = yes needs"),
+            "{err}"
+        );
+        config.set("proxy_from", "10.0.0.0/8").unwrap();
         assert!(config.validate().is_ok());
     }
 

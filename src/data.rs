@@ -106,6 +106,8 @@ pub struct Settings {
     pub pasv_ports: Option<(u16, u16)>,
     /// Active connections leave from port 20 (connect_from_port_20).
     pub from_port_20: bool,
+    /// PROXY protocol on: passive connections come through a balancer too.
+    pub proxy: Option<crate::relay::Relay>,
 }
 
 /// Why a PORT or EPRT target is refused.
@@ -178,10 +180,13 @@ fn passive_port_seed() -> u32 {
 /// Waits for the client's passive connection. A connection from any other
 /// address is closed at once and logged, and the wait goes on: a racing
 /// attacker can neither steal the data nor break the real client's transfer.
+/// Behind a balancer (`proxy`) the address compared is the one its PROXY
+/// header names, read within what is left of the wait.
 pub fn accept_passive(
     listener: &TcpListener,
     control_peer: IpAddr,
     timeout: Duration,
+    proxy: Option<&crate::relay::Relay>,
 ) -> io::Result<TcpStream> {
     let deadline = Instant::now() + timeout;
     loop {
@@ -194,6 +199,16 @@ pub fn accept_passive(
             continue;
         }
         let (stream, addr) = listener.accept()?;
+        let addr = match proxy {
+            None => addr,
+            Some(relay) => match crate::relay::identify(&stream, relay, left) {
+                Ok(arrival) => arrival.peer,
+                Err(reason) => {
+                    log::warn!("refused passive data connection from {addr}: {reason}");
+                    continue;
+                }
+            },
+        };
         if addr.ip().to_canonical() == control_peer.to_canonical() {
             return Ok(stream);
         }
@@ -567,6 +582,7 @@ mod tests {
             data_timeout: Duration::from_secs(1),
             pasv_ports: Some((40100, 40110)),
             from_port_20: false,
+            proxy: None,
         };
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         let listeners: Vec<_> = (0..3)

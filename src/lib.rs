@@ -13,6 +13,8 @@ pub mod glob;
 pub mod listing;
 pub mod log;
 pub mod privilege;
+pub mod proxy;
+pub mod relay;
 pub mod reply;
 pub mod server;
 pub mod session;

@@ -3,7 +3,7 @@
 #![deny(unsafe_code)]
 
 use config::{Config, ConfigError, Source};
-use minftpd::{activation, auth, config, data, fs, log, privilege, server, session, sys};
+use minftpd::{activation, auth, config, data, fs, log, privilege, relay, server, session, sys};
 use std::io::{self, BufRead, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::process::ExitCode;
@@ -425,6 +425,10 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
         pasv_ports: (config.pasv_min_port != 0)
             .then_some((config.pasv_min_port, config.pasv_max_port)),
         from_port_20: config.connect_from_port_20,
+        proxy: config.proxy_protocol.then(|| relay::Relay {
+            from: config.proxy_from.clone(),
+            timeout: relay::HEADER_TIMEOUT.min(Duration::from_secs(config.accept_timeout)),
+        }),
     };
     let grace = Duration::from_secs(config.shutdown_grace);
     let waiting = session::Waiting::new(
@@ -452,7 +456,10 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
             let session_ctx = Arc::clone(&ctx);
             let session = std::thread::Builder::new()
                 .name("session".into())
-                .spawn(move || session::run(stream, &session_ctx, ticket, &|| {}))
+                .spawn(move || match server::arrival(&stream, &session_ctx) {
+                    Some(arrival) => session::run(stream, arrival, &session_ctx, ticket, &|| {}),
+                    None => session_ctx.waiting.leave(&ticket),
+                })
                 .map_err(runtime)?;
             wait_for_signals(&ctx, &reload, || session.is_finished());
             shut_down(&ctx, grace, || usize::from(!session.is_finished()));

@@ -1,6 +1,8 @@
 //! Listeners, the accept loops, the fixed worker pool, and the global and
-//! per-address session limits.
+//! per-address session limits. Behind a balancer the per-address limit counts
+//! the client its PROXY header names, so it is applied by the worker, after the header.
 
+use crate::relay::{self, Arrival};
 use crate::session::{self, Context, Ticket};
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -65,13 +67,18 @@ impl PerIp {
     }
 }
 
+/// A connection for a worker, the address its place in `PerIp` was counted
+/// under (None when that waits for the PROXY header), and its place among
+/// the sessions waiting to log in.
+type Job = (TcpStream, Option<IpAddr>, Ticket);
+
 /// The fixed pool: `max_clients` workers waiting on one queue. A connection is
 /// queued only after a worker has been reserved for it, so it never waits.
 pub struct Pool {
     ctx: Arc<Context>,
     idle: AtomicUsize,
     per_ip: PerIp,
-    queue: SyncSender<(TcpStream, IpAddr, Ticket)>,
+    queue: SyncSender<Job>,
 }
 
 impl Pool {
@@ -97,22 +104,56 @@ impl Pool {
         Ok(pool)
     }
 
-    fn work(&self, jobs: &Mutex<Receiver<(TcpStream, IpAddr, Ticket)>>) {
+    fn work(&self, jobs: &Mutex<Receiver<Job>>) {
         let stack_low = crate::sys::stack_low_end().ok();
         loop {
             let job = jobs.lock().unwrap_or_else(|e| e.into_inner()).recv();
-            let Ok((stream, ip, ticket)) = job else {
+            let Ok((stream, counted, ticket)) = job else {
                 return;
             };
-            self.serve_isolated(ip, |release| {
-                session::run(stream, &self.ctx, ticket, release)
-            });
+            self.serve(stream, counted, ticket);
             // A waiting worker keeps only the stack it needs to wait: after
             // a busy minute the pool returns to its idle memory.
             if let Some(low) = stack_low {
                 crate::sys::release_stack_below(low);
             }
         }
+    }
+
+    /// Learns whom the connection serves (reading a PROXY header if there is
+    /// a balancer in front), counts that address if the acceptor could not,
+    /// and runs the session.
+    fn serve(&self, stream: TcpStream, counted: Option<IpAddr>, ticket: Ticket) {
+        let Some(arrival) = arrival(&stream, &self.ctx) else {
+            return self.release(counted, &ticket);
+        };
+        let ip = match counted {
+            Some(ip) => ip,
+            None => {
+                let ip = arrival.peer.ip().to_canonical();
+                if !self.per_ip.try_add(ip, self.ctx.config.max_per_ip) {
+                    refuse(
+                        stream,
+                        arrival.peer,
+                        "Too many connections from your address.",
+                    );
+                    return self.release(None, &ticket);
+                }
+                ip
+            }
+        };
+        self.serve_isolated(ip, |release| {
+            session::run(stream, arrival, &self.ctx, ticket, release)
+        });
+    }
+
+    /// Gives back what `admit` reserved for a connection that gets no session.
+    fn release(&self, counted: Option<IpAddr>, ticket: &Ticket) {
+        self.ctx.waiting.leave(ticket);
+        if let Some(ip) = counted {
+            self.per_ip.remove(ip);
+        }
+        self.idle.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Runs one session. A panic in it ends that session only (and is
@@ -141,8 +182,8 @@ impl Pool {
         self.ctx.config.max_clients - self.idle.load(Ordering::SeqCst)
     }
 
-    /// Reserves a worker, or says why there is none.
-    fn admit(&self, ip: IpAddr) -> Result<Ticket, &'static str> {
+    /// Reserves a worker (and a place for `ip`, when known), or says why there is none.
+    fn admit(&self, ip: Option<IpAddr>) -> Result<Ticket, &'static str> {
         if self.ctx.shutdown.load(Ordering::SeqCst) {
             return Err("Server shutting down.");
         }
@@ -153,12 +194,16 @@ impl Pool {
         {
             return Err("Too many users connected; try again later.");
         }
-        if !self.per_ip.try_add(ip, self.ctx.config.max_per_ip) {
-            self.idle.fetch_add(1, Ordering::SeqCst);
-            return Err("Too many connections from your address.");
+        if let Some(ip) = ip {
+            if !self.per_ip.try_add(ip, self.ctx.config.max_per_ip) {
+                self.idle.fetch_add(1, Ordering::SeqCst);
+                return Err("Too many connections from your address.");
+            }
         }
         let Some(ticket) = self.ctx.waiting.admit() else {
-            self.per_ip.remove(ip);
+            if let Some(ip) = ip {
+                self.per_ip.remove(ip);
+            }
             self.idle.fetch_add(1, Ordering::SeqCst);
             return Err("Too many connections waiting to log in; try again later.");
         };
@@ -166,29 +211,53 @@ impl Pool {
     }
 
     /// Hands an accepted connection to a worker, or answers 421 and closes it.
-    pub fn dispatch(&self, mut stream: TcpStream) {
-        let ip = match stream.peer_addr() {
-            Ok(addr) => addr.ip().to_canonical(),
-            Err(_) => return,
+    /// Behind a balancer the peer is the balancer: the client's address is
+    /// counted by the worker once the header has named it.
+    pub fn dispatch(&self, stream: TcpStream) {
+        let Ok(peer) = stream.peer_addr() else { return };
+        let counted = match self.ctx.data.proxy {
+            Some(_) => None,
+            None => Some(peer.ip().to_canonical()),
         };
-        match self.admit(ip) {
+        match self.admit(counted) {
             Ok(ticket) => {
                 if let Err(
                     mpsc::TrySendError::Full((_, _, ticket))
                     | mpsc::TrySendError::Disconnected((_, _, ticket)),
-                ) = self.queue.try_send((stream, ip, ticket))
+                ) = self.queue.try_send((stream, counted, ticket))
                 {
                     // Cannot happen while reservations are counted right; undo anyway.
-                    self.ctx.waiting.leave(&ticket);
-                    self.per_ip.remove(ip);
-                    self.idle.fetch_add(1, Ordering::SeqCst);
+                    self.release(counted, &ticket);
                 }
             }
-            Err(reason) => {
-                log::warn!("refused connection from {ip}: {reason}");
-                let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-                let _ = stream.write_all(&crate::reply::format(crate::reply::UNAVAILABLE, reason));
-            }
+            Err(reason) => refuse(stream, peer, reason),
+        }
+    }
+}
+
+/// Answers 421 with the reason, logs it, and closes.
+fn refuse(mut stream: TcpStream, peer: SocketAddr, reason: &str) {
+    log::warn!(
+        "refused connection from {}: {reason}",
+        peer.ip().to_canonical()
+    );
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = stream.write_all(&crate::reply::format(crate::reply::UNAVAILABLE, reason));
+}
+
+/// Whom a new control connection serves: its peer, or, with PROXY protocol
+/// on, the client the balancer's header names. None, after one log line with
+/// the peer and the reason, when it must be closed without a greeting.
+pub fn arrival(stream: &TcpStream, ctx: &Context) -> Option<Arrival> {
+    let peer = stream.peer_addr().ok()?;
+    let Some(relay) = &ctx.data.proxy else {
+        return Some(Arrival::direct(peer));
+    };
+    match relay::identify(stream, relay, relay.timeout) {
+        Ok(arrival) => Some(arrival),
+        Err(reason) => {
+            log::warn!("closed connection from {peer}: {reason}");
+            None
         }
     }
 }
@@ -242,6 +311,7 @@ mod tests {
                 data_timeout: Duration::from_secs(1),
                 pasv_ports: None,
                 from_port_20: false,
+                proxy: None,
             },
             xferlog: None,
             shutdown: AtomicBool::new(false),
@@ -255,12 +325,15 @@ mod tests {
         // Four workers: up to two sessions may wait to log in.
         let pool = pool(4, 1);
         let ip: IpAddr = "127.0.0.9".parse().unwrap();
-        assert!(pool.admit(ip).is_ok());
+        assert!(pool.admit(Some(ip)).is_ok());
         assert_eq!(pool.busy(), 1);
-        assert!(pool.admit(ip).is_err(), "one session per address");
+        assert!(pool.admit(Some(ip)).is_err(), "one session per address");
         assert!(!pool.serve_isolated(ip, |_| panic!("a bug in one session")));
         assert_eq!(pool.busy(), 0);
-        assert!(pool.admit(ip).is_ok(), "the address may connect again");
+        assert!(
+            pool.admit(Some(ip)).is_ok(),
+            "the address may connect again"
+        );
         assert!(pool.serve_isolated(ip, |_| {}));
         assert_eq!(pool.busy(), 0);
     }
@@ -269,30 +342,30 @@ mod tests {
     fn a_session_gives_its_slot_back_before_its_last_reply() {
         let pool = pool(4, 1);
         let ip: IpAddr = "127.0.0.13".parse().unwrap();
-        assert!(pool.admit(ip).is_ok());
+        assert!(pool.admit(Some(ip)).is_ok());
         assert!(pool.serve_isolated(ip, |release| {
             release();
             // The client saw the last reply and connects again at once.
-            assert!(pool.admit(ip).is_ok());
+            assert!(pool.admit(Some(ip)).is_ok());
             release(); // a second call gives nothing back twice
         }));
         assert_eq!(pool.busy(), 1, "only the new session holds a worker");
-        assert!(pool.admit(ip).is_err(), "and its address's one slot");
+        assert!(pool.admit(Some(ip)).is_err(), "and its address's one slot");
     }
 
     #[test]
     fn at_most_half_the_pool_waits_to_log_in() {
         let pool = pool(4, 4);
         let ip: IpAddr = "127.0.0.12".parse().unwrap();
-        let first = pool.admit(ip).unwrap();
-        assert!(pool.admit(ip).is_ok());
+        let first = pool.admit(Some(ip)).unwrap();
+        assert!(pool.admit(Some(ip)).is_ok());
         assert_eq!(
-            pool.admit(ip).err(),
+            pool.admit(Some(ip)).err(),
             Some("Too many connections waiting to log in; try again later.")
         );
         assert_eq!(pool.busy(), 2, "a refused connection holds no worker");
         pool.ctx.waiting.leave(&first); // one session logs in
-        assert!(pool.admit(ip).is_ok());
+        assert!(pool.admit(Some(ip)).is_ok());
     }
 
     #[test]
@@ -300,9 +373,9 @@ mod tests {
         let pool = pool(1, 1);
         let a: IpAddr = "127.0.0.10".parse().unwrap();
         let b: IpAddr = "127.0.0.11".parse().unwrap();
-        assert!(pool.admit(a).is_ok());
+        assert!(pool.admit(Some(a)).is_ok());
         assert_eq!(
-            pool.admit(b).err(),
+            pool.admit(Some(b)).err(),
             Some("Too many users connected; try again later.")
         );
     }

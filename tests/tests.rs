@@ -10,6 +10,7 @@ mod features;
 mod fs_hostile;
 mod listings;
 mod protocol;
+mod proxy;
 mod security;
 mod soak;
 mod startup;

@@ -9,6 +9,7 @@ use crate::data::{self, Pending};
 use crate::fs::{normalize, Root};
 use crate::listing;
 use crate::log::Quoted;
+use crate::relay::Arrival;
 use crate::reply::*;
 use crate::sys;
 use std::io;
@@ -123,13 +124,18 @@ struct Session<'a> {
 }
 
 /// Serves one control connection until QUIT, timeout, error or a closed socket.
-/// `ticket` is its place among the sessions waiting to log in (`Pool::admit`,
-/// or inetd mode); `release_slot` gives back what the pool reserved for it,
-/// before the last reply.
-pub fn run(stream: TcpStream, ctx: &Context, ticket: Ticket, release_slot: &dyn Fn()) {
-    let peer = stream
-        .peer_addr()
-        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+/// `arrival` says who the client is (behind a balancer: from its PROXY
+/// header); `ticket` is its place among the sessions waiting to log in
+/// (`Pool::admit`, or inetd mode); `release_slot` gives back what the pool
+/// reserved for it, before the last reply.
+pub fn run(
+    stream: TcpStream,
+    arrival: Arrival,
+    ctx: &Context,
+    ticket: Ticket,
+    release_slot: &dyn Fn(),
+) {
+    let peer = arrival.peer;
     let local = stream
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
@@ -138,7 +144,17 @@ pub fn run(stream: TcpStream, ctx: &Context, ticket: Ticket, release_slot: &dyn 
     let _ = stream.set_write_timeout(Some(Duration::from_secs(ctx.config.data_timeout)));
     let _ = stream.set_read_timeout(Some(SHUTDOWN_CHECK));
     let started = Instant::now();
-    log::info!("session opened: {peer}");
+    // A balancer's health check every few seconds must not fill the log.
+    let level = if arrival.health_check {
+        log::Level::Debug
+    } else {
+        log::Level::Info
+    };
+    match arrival.via {
+        Some(balancer) => log::log!(level, "session opened: {peer} via {balancer}"),
+        None if arrival.health_check => log::log!(level, "health check from {peer}"),
+        None => log::log!(level, "session opened: {peer}"),
+    }
     let mut session = Session {
         ctx,
         ctl: Control::new(ControlStream::Plain(stream)),
@@ -165,7 +181,8 @@ pub fn run(stream: TcpStream, ctx: &Context, ticket: Ticket, release_slot: &dyn 
     if let Err(e) = session.serve() {
         log::debug!("session {peer}: {e}");
     }
-    log::info!(
+    log::log!(
+        level,
         "session closed: {peer} after {:.1}s",
         started.elapsed().as_secs_f64()
     );

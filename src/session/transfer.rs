@@ -124,9 +124,12 @@ impl Session<'_> {
         let settings = &self.ctx.data;
         let stream = match std::mem::take(&mut self.pending) {
             Pending::None => return Err(r(CANT_OPEN_DATA, "Use PORT, PASV or EPSV first.")),
-            Pending::Passive(listener) => {
-                data::accept_passive(&listener, self.peer.ip(), settings.accept_timeout)
-            }
+            Pending::Passive(listener) => data::accept_passive(
+                &listener,
+                self.peer.ip(),
+                settings.accept_timeout,
+                settings.proxy.as_ref(),
+            ),
             Pending::Active(target) => data::connect_active(target, self.local.ip(), settings),
         };
         let stream = stream.map_err(|e| {

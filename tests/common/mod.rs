@@ -361,7 +361,12 @@ pub struct Ftp {
 
 impl Ftp {
     pub fn connect(addr: SocketAddr) -> Ftp {
-        let ctl = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
+        Ftp::over(TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect"))
+    }
+
+    /// A client over a connection made already (from a chosen source
+    /// address, or after a PROXY header); reads the greeting.
+    pub fn over(ctl: TcpStream) -> Ftp {
         ctl.set_read_timeout(Some(TIMEOUT)).unwrap();
         ctl.set_write_timeout(Some(TIMEOUT)).unwrap();
         let reader = BufReader::new(ctl.try_clone().unwrap());
@@ -833,4 +838,14 @@ pub fn status_kb(server: &Server, key: &str) -> u64 {
         .next()
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{key} in /proc/PID/status"))
+}
+
+/// A TCP connection to `to` from the loopback address `from` (port chosen by
+/// the kernel): a second or third client machine, as a balancer sees it.
+pub fn connect_from(from: std::net::IpAddr, to: SocketAddr) -> TcpStream {
+    let stream = minftpd::sys::connect_from(SocketAddr::new(from, 0), to, TIMEOUT)
+        .unwrap_or_else(|e| panic!("connect from {from} to {to}: {e}"));
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(TIMEOUT)).unwrap();
+    stream
 }
