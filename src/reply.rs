@@ -35,22 +35,26 @@ pub const EXT_PROTOCOL: u16 = 522;
 
 /// Formats a reply. Text with several lines becomes a multi-line reply:
 /// `NNN-first`, the middle lines indented by one space (so that none can be
-/// mistaken for the last), and `NNN last`.
+/// mistaken for the last), and `NNN last`. A bare CR (a client's own bytes,
+/// echoed in a name) is dropped: only CRLF ends a line on the wire.
 pub fn format(code: u16, text: &str) -> Vec<u8> {
-    let lines: Vec<&str> = text.split('\n').map(|l| l.trim_end_matches('\r')).collect();
+    let lines: Vec<&str> = text.split('\n').collect();
     let mut out = String::with_capacity(text.len() + 8 * lines.len());
+    let mut push = |prefix: &str, line: &str| {
+        out.push_str(prefix);
+        out.extend(line.chars().filter(|&c| c != '\r'));
+        out.push_str("\r\n");
+    };
     match lines.as_slice() {
-        [only] => out.push_str(&format!("{code} {only}\r\n")),
         [first, middle @ .., last] => {
-            out.push_str(&format!("{code}-{first}\r\n"));
+            push(&format!("{code}-"), first);
             for line in middle {
-                out.push(' ');
-                out.push_str(line);
-                out.push_str("\r\n");
+                push(" ", line);
             }
-            out.push_str(&format!("{code} {last}\r\n"));
+            push(&format!("{code} "), last);
         }
-        [] => out.push_str(&format!("{code} \r\n")),
+        [only] => push(&format!("{code} "), only),
+        [] => push(&format!("{code} "), ""),
     }
     out.into_bytes()
 }
@@ -72,6 +76,15 @@ pub fn quote_path(path: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bare_cr_never_reaches_the_wire() {
+        assert_eq!(format(250, "a\rb"), b"250 ab\r\n");
+        assert_eq!(
+            format(250, "Listing x\r\n213 forged\nEnd."),
+            b"250-Listing x\r\n 213 forged\r\n250 End.\r\n"
+        );
+    }
 
     #[test]
     fn single_and_multi_line() {
