@@ -131,12 +131,16 @@ impl Server {
         Server::launch(BIN, &["--listen", "127.0.0.1:0"], root, args)
     }
 
-    /// Like `start`, through `wrapper` (a program and its arguments that execs
-    /// the rest of its command line, e.g. to hand the server an extra fd).
+    /// Like `start`, through `wrapper` (a program and its arguments that runs
+    /// the rest of its command line: a shell that hands the server an extra
+    /// fd, `prlimit`, `strace`); no wrapper at all when it is empty.
     pub fn start_via(wrapper: &[&str], root: TempDir, args: &[&str]) -> Server {
-        let mut listen = wrapper[1..].to_vec();
+        let Some((program, wrapper_args)) = wrapper.split_first() else {
+            return Server::start(root, args);
+        };
+        let mut listen = wrapper_args.to_vec();
         listen.extend([BIN, "--listen", "127.0.0.1:0"]);
-        Server::launch(wrapper[0], &listen, root, args)
+        Server::launch(program, &listen, root, args)
     }
 
     /// Starts `program` (this build's binary, or another build of it such as
@@ -159,6 +163,9 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .env_remove("RUST_LOG");
+        // A process group of its own, killed whole when the test is done: a
+        // wrapper such as strace may die and leave the server it runs alive.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let mut child = command.spawn().expect("start minftpd");
         let stderr = child.stderr.take().unwrap();
         // Reads the log until the process ends, so it never blocks on a full
@@ -175,11 +182,11 @@ impl Server {
                 sink.lock().unwrap().push(line);
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(10)) {
+        // TIMEOUT: under strace on a busy machine start-up takes a while.
+        let addr = match rx.recv_timeout(TIMEOUT) {
             Ok(addr) => addr.parse().expect("listening address"),
             Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
+                kill_group(&mut child);
                 panic!("minftpd did not start: {:?}", log.lock().unwrap());
             }
         };
@@ -212,18 +219,25 @@ impl Server {
             Ok(Some(_)) => None,
             Err(e) => Some(format!("try_wait: {e}")),
         };
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_group(&mut self.child);
+        // The log ends when the last process holding its pipe is gone.
+        let mut lingers = false;
         if let Some(reader) = self.reader.take() {
             let deadline = Instant::now() + CLOSE_DEADLINE;
             while !reader.is_finished() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            if reader.is_finished() {
+            lingers = !reader.is_finished();
+            if !lingers {
                 let _ = reader.join();
             }
         }
         let log = self.log();
+        if lingers {
+            return Err(format!(
+                "a process of minftpd's group outlived the kill (its log did not end); log:\n{log}"
+            ));
+        }
         if let Some(status) = early {
             return Err(format!(
                 "minftpd died during the test ({status}); log:\n{log}"
@@ -754,11 +768,21 @@ pub fn free_port() -> u16 {
 /// A server with anonymous read-only access and a named user `rw` (password
 /// `pass`) who may write the whole root; the TempDir holds the users file.
 pub fn rw_server(root: TempDir, pass: &str, extra: &[&str]) -> (Server, TempDir) {
+    rw_server_via(&[], root, pass, extra)
+}
+
+/// `rw_server` started through `wrapper` (see `Server::start_via`).
+pub fn rw_server_via(
+    wrapper: &[&str],
+    root: TempDir,
+    pass: &str,
+    extra: &[&str],
+) -> (Server, TempDir) {
     let etc = TempDir::new("rw-etc");
     let users = users_file(&etc, &[("rw", pass, "/", "rw")]);
     let mut args = vec!["-A", "-w", "-U", users.to_str().unwrap()];
     args.extend_from_slice(extra);
-    (Server::start(root, &args), etc)
+    (Server::start_via(wrapper, root, &args), etc)
 }
 
 /// Asserts that no upload left a temporary (dot) file in `dir` of the root.
@@ -848,4 +872,25 @@ pub fn connect_from(from: std::net::IpAddr, to: SocketAddr) -> TcpStream {
     stream.set_read_timeout(Some(TIMEOUT)).unwrap();
     stream.set_write_timeout(Some(TIMEOUT)).unwrap();
     stream
+}
+
+/// Kills the process group `child` leads (a wrapper and the server it runs,
+/// or the server alone) and reaps `child`. The group is killed before the
+/// reap, while the unreaped leader keeps its id from being reused.
+fn kill_group(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+impl Server {
+    /// A session logged in as `user`.
+    pub fn login(&self, user: &str, pass: &str) -> Ftp {
+        let mut ftp = self.connect();
+        ftp.login(user, pass);
+        ftp
+    }
 }
