@@ -526,21 +526,6 @@ fn set_mtime(path: &std::path::Path, unix_secs: u64) {
         .unwrap();
 }
 
-fn mtime_secs(path: &std::path::Path) -> u64 {
-    std::fs::metadata(path)
-        .unwrap()
-        .modified()
-        .unwrap()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn mode_of(path: &std::path::Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
-}
-
 #[test]
 fn a_missing_path_is_550_for_every_command_that_names_one() {
     let root = TempDir::new("missing");

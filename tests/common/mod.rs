@@ -304,11 +304,7 @@ impl Server {
 
     /// Sends a signal to the server process.
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        send_signal(self.pid(), signal);
     }
 
     /// Waits for the process to exit by itself; its status, or None after `TIMEOUT`.
@@ -893,4 +889,55 @@ impl Server {
         ftp.login(user, pass);
         ftp
     }
+}
+
+/// Permission bits (with setuid, setgid, sticky) of a file.
+pub fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// Modification time of a file, in seconds since the epoch.
+pub fn mtime_secs(path: &Path) -> u64 {
+    std::fs::metadata(path)
+        .unwrap()
+        .modified()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Sends `signal` (a name such as `HUP`) to a process.
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// Starts `minftpd --inetd` on a fresh connection, as inetd does (the socket
+/// on standard input, output and error); returns the process and our end,
+/// the greeting read.
+pub fn inetd(root: &TempDir, args: &[&str]) -> (Kill, Ftp) {
+    use std::os::fd::OwnedFd;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = std::thread::spawn(move || Ftp::connect(addr));
+    let (conn, _) = listener.accept().unwrap();
+    let fd = |s: &TcpStream| Stdio::from(OwnedFd::from(s.try_clone().unwrap()));
+    let child = Kill::spawn(
+        Command::new(BIN)
+            .args(["--inetd", "-c", "/dev/null", "-o", "login_fail_delay=0"])
+            .arg("-r")
+            .arg(root.path())
+            .args(args)
+            .stdin(fd(&conn))
+            .stdout(fd(&conn))
+            .stderr(fd(&conn))
+            .env_remove("RUST_LOG"),
+    );
+    drop(conn);
+    (child, client.join().unwrap())
 }
