@@ -154,13 +154,7 @@ fn chmod_and_mfmt_do_not_follow_symlinks() {
 fn escape_tree() -> (TempDir, TempDir) {
     let outside = TempDir::new("fs-outside");
     outside.write("secret.txt", b"SECRET");
-    let name = outside
-        .path()
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
+    let name = outside.name().to_string();
     let root = TempDir::new("fs-escape");
     root.write("inside.txt", b"inside");
     root.mkdir("sub");

@@ -941,3 +941,49 @@ pub fn inetd(root: &TempDir, args: &[&str]) -> (Kill, Ftp) {
     drop(conn);
     (child, client.join().unwrap())
 }
+
+impl TempDir {
+    /// The directory's own name (its last path component).
+    pub fn name(&self) -> &str {
+        self.0.file_name().unwrap().to_str().unwrap()
+    }
+}
+
+/// Runs the binary with `args`, for a start-up that must fail: its exit
+/// status (-1 when killed by a signal) and standard error.
+pub fn start_error(args: &[&str]) -> (i32, String) {
+    let out = run(BIN, args);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `minftpd --check-config` without a config file, serving `root`, with
+/// `extra` arguments: the configuration it prints (it must succeed).
+pub fn check_config(root: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["-c", "/dev/null", "--check-config", "-r"];
+    args.push(root.to_str().unwrap());
+    args.extend_from_slice(extra);
+    let out = run(BIN, &args);
+    assert!(
+        out.status.success(),
+        "--check-config: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `body` (Python) after an ftplib session `f` has connected to
+/// `server` and logged in as `user` (a name and a password); the modules
+/// the tests use are imported. Its stdout; fails on a non-zero exit.
+pub fn ftplib_session(server: &Server, user: (&str, &str), body: &str) -> String {
+    let (name, pass) = user;
+    let port = server.port();
+    python(&format!(
+        "import ftplib, hashlib, io, socket, struct\n\
+         f = ftplib.FTP()\n\
+         f.connect('127.0.0.1', {port}, timeout=20)\n\
+         f.login('{name}', '{pass}')\n{body}"
+    ))
+}
