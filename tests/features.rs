@@ -361,18 +361,8 @@ fn eprt_2_does_active_mode_over_ipv6() {
     };
     let root = TempDir::new("eprt6");
     root.write("f", b"over ipv6");
-    let server = Server::start(root, &["-A", "-l", "[::1]:0"]);
-    assert!(server.wait_for_log("listening on [::1]:"));
-    let v6: SocketAddr = server
-        .log()
-        .split("listening on ")
-        .find(|s| s.starts_with("[::1]"))
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap()
-        .parse()
-        .unwrap();
-    let mut ftp = Ftp::connect(v6);
-    ftp.login("anonymous", "x");
+    let server = Server::launch(BIN, &["--listen", "[::1]:0"], root, &["-A"]);
+    let mut ftp = server.anon();
     ftp.ok("TYPE I", 200);
     let port = listener.local_addr().unwrap().port();
     ftp.ok(&format!("EPRT |2|::1|{port}|"), 200);

@@ -286,14 +286,9 @@ impl Cluster {
                 .stdout(Stdio::null())
                 .stderr(stderr),
         );
-        let deadline = Instant::now() + TIMEOUT;
-        while TcpStream::connect(("127.0.0.1", ready)).is_err() {
-            let exited = haproxy.0.try_wait().unwrap();
-            if exited.is_some() || Instant::now() > deadline {
-                let err = std::fs::read_to_string(etc.path().join("haproxy.err"));
-                panic!("haproxy did not start ({exited:?}): {err:?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if let Err(e) = wait_listening(&mut haproxy, ready) {
+            let err = std::fs::read_to_string(etc.path().join("haproxy.err"));
+            panic!("haproxy did not start ({e}): {err:?}");
         }
         Some(Cluster {
             nodes,

@@ -2,24 +2,8 @@
 //! activation (Accept=no and Accept=yes), and a real openbsd-inetd.
 
 use crate::common::*;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// Waits until something accepts connections on `port`, while `listener`
-/// (the process that should bind it) still runs.
-fn wait_listening(listener: &mut Kill, port: u16) {
-    let deadline = Instant::now() + TIMEOUT;
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        let exited = listener.0.try_wait().unwrap();
-        assert!(
-            exited.is_none(),
-            "it exited ({exited:?}) instead of listening on {port}"
-        );
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn served_dir() -> TempDir {
     let root = TempDir::new("startup");
@@ -101,7 +85,7 @@ fn socket_activate(port: u16, extra: &[&str], minftpd_args: &[&str], root: &Temp
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    wait_listening(&mut guard, port);
+    wait_listening(&mut guard, port).unwrap();
     guard
 }
 
@@ -166,7 +150,7 @@ fn openbsd_inetd_launches_minftpd_per_connection() {
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    wait_listening(&mut inetd, port);
+    wait_listening(&mut inetd, port).unwrap();
     assert_eq!(curl_file(port), b"hello from minftpd");
     assert_eq!(curl_file(port), b"hello from minftpd");
     drop(inetd);

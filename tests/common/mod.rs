@@ -987,3 +987,21 @@ pub fn ftplib_session(server: &Server, user: (&str, &str), body: &str) -> String
          f.login('{name}', '{pass}')\n{body}"
     ))
 }
+
+/// Waits (bounded by `TIMEOUT`) until something accepts connections on
+/// 127.0.0.1:`port`, while `process` (the one that should bind it) runs.
+pub fn wait_listening(process: &mut Kill, port: u16) -> Result<(), String> {
+    let deadline = Instant::now() + TIMEOUT;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = process.0.try_wait() {
+            return Err(format!(
+                "it exited ({status}) instead of listening on {port}"
+            ));
+        }
+        if Instant::now() > deadline {
+            return Err(format!("nothing listens on {port} after {TIMEOUT:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
