@@ -5,14 +5,6 @@ use crate::common::*;
 use std::io::Read;
 use std::process::{Command, Stdio};
 
-fn start_error(args: &[&str]) -> (i32, String) {
-    let out = run(BIN, args);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn bad_configuration_stops_start_up_with_status_2() {
     let etc = TempDir::new("cfg");
@@ -51,20 +43,7 @@ fn bad_configuration_stops_start_up_with_status_2() {
 fn check_config_prints_a_valid_config() {
     let etc = TempDir::new("check");
     let root = etc.mkdir("root");
-    let out = run(
-        BIN,
-        &[
-            "-c",
-            "/dev/null",
-            "--check-config",
-            "-r",
-            root.to_str().unwrap(),
-            "--max-clients",
-            "7",
-        ],
-    );
-    assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = check_config(&root, &["--max-clients", "7"]);
     assert!(text.contains("\nmax_clients = 7\n"), "{text}");
     let conf = etc.write("again.conf", text.as_bytes());
     let again = run(BIN, &["-c", conf.to_str().unwrap(), "--check-config"]);

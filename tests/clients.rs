@@ -127,12 +127,10 @@ fn ftplib_covers_the_extensions() {
     root.write("d/big.bin", &pattern(8 << 20));
     root.write("d/app.txt", b"start-");
     let (server, _etc) = with_writer(root);
-    let script = format!(
+    let out = ftplib_session(
+        &server,
+        ("rw", "secret"),
         r#"
-import ftplib, io
-f = ftplib.FTP()
-f.connect('127.0.0.1', {port}, timeout=20)
-f.login('rw', 'secret')
 f.cwd('/d')
 facts = dict(f.mlsd())
 assert facts['a.txt']['type'] == 'file' and facts['a.txt']['size'] == '11', facts
@@ -162,9 +160,7 @@ assert f.sendcmd('NOOP')[:3] == '200'
 f.quit()
 print('OK')
 "#,
-        port = server.port()
     );
-    let out = python(&script);
     assert!(out.ends_with("OK\n"), "{out}");
     assert!(out.contains("ABOR-second 226"), "{out}");
     assert_eq!(server.root.read("d/app.txt"), b"start-end");
@@ -375,12 +371,10 @@ fn ftplib_active_mode_and_writes() {
     root.write("a.txt", b"line1\nline2\n");
     root.write("big.bin", &pattern(1 << 20));
     let (server, _etc) = with_writer(root);
-    let script = format!(
+    let out = ftplib_session(
+        &server,
+        ("rw", "secret"),
         r#"
-import ftplib, io, hashlib
-f = ftplib.FTP()
-f.connect('127.0.0.1', {port}, timeout=20)
-f.login('rw', 'secret')
 # Active mode: ftplib sends PORT (EPRT for IPv6) and listens.
 f.set_pasv(False)
 buf = io.BytesIO()
@@ -414,9 +408,7 @@ except ftplib.error_perm as e:
 f.quit()
 print('OK')
 "#,
-        port = server.port()
     );
-    let out = python(&script);
     assert!(out.ends_with("OK\n"), "{out}");
     let md5 = run(
         "md5sum",

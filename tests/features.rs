@@ -7,49 +7,9 @@
 use crate::common::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixDatagram;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// Kills a started process when dropped, so a failing test leaves none behind.
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Kill {
-    /// Waits for the process to exit by itself; None after `TIMEOUT`.
-    fn wait_exit(&mut self) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + TIMEOUT;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.0.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-fn mode_of(path: &std::path::Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
-}
-
-fn mtime_secs(path: &std::path::Path) -> u64 {
-    std::fs::metadata(path)
-        .unwrap()
-        .modified()
-        .unwrap()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 // ------------------------------------------------------------------ max_rate
 
@@ -106,37 +66,6 @@ fn max_rate_throttles_named_users_downloads_and_uploads() {
 }
 
 // ------------------------------------------------------------------ syslog and inetd mode
-
-/// Starts `minftpd --inetd` on a fresh connection, as inetd does (the socket
-/// on standard input, output and error); returns the process and our end.
-fn inetd(root: &TempDir, args: &[&str]) -> (Kill, Ftp) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let client = std::thread::spawn(move || Ftp::connect(addr));
-    let (conn, _) = listener.accept().unwrap();
-    let fd = |s: &TcpStream| Stdio::from(OwnedFd::from(s.try_clone().unwrap()));
-    let child = Kill(
-        Command::new(BIN)
-            .args([
-                "--inetd",
-                "-c",
-                "/dev/null",
-                "-o",
-                "login_fail_delay=0",
-                "-r",
-            ])
-            .arg(root.path())
-            .args(args)
-            .stdin(fd(&conn))
-            .stdout(fd(&conn))
-            .stderr(fd(&conn))
-            .env_remove("RUST_LOG")
-            .spawn()
-            .unwrap(),
-    );
-    drop(conn);
-    (child, client.join().unwrap())
-}
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -200,7 +129,7 @@ fn syslog_gets_rfc3164_lines_with_facility_ftp() {
     assert_eq!(severity, 6, "info: {datagram}");
     assert!(datagram.starts_with("<94>"), "{datagram}");
     ftp.ok("QUIT", 221);
-    assert!(child.wait_exit().is_some_and(|s| s.success()));
+    assert!(wait_exit(&mut child.0).is_some_and(|s| s.success()));
 }
 
 #[test]
@@ -224,11 +153,7 @@ fn sighup_in_inetd_mode_reloads_and_the_session_continues() {
     );
     ftp.login("old", "pw");
     users_file(&etc, &[("old", "pw", "/", "ro"), ("new", "pw2", "/", "ro")]);
-    let hup = Command::new("kill")
-        .args(["-HUP", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(hup.success());
+    send_signal(child.0.id(), "HUP");
     let deadline = Instant::now() + TIMEOUT;
     let mut logged = String::new();
     while !logged.contains("SIGHUP: reloaded 2 account(s)") {
@@ -241,7 +166,7 @@ fn sighup_in_inetd_mode_reloads_and_the_session_continues() {
     ftp.ok("REIN", 220);
     ftp.login("new", "pw2");
     ftp.ok("QUIT", 221);
-    assert!(child.wait_exit().is_some_and(|s| s.success()));
+    assert!(wait_exit(&mut child.0).is_some_and(|s| s.success()));
 }
 
 // ------------------------------------------------------------------ connect_timeout
@@ -436,18 +361,8 @@ fn eprt_2_does_active_mode_over_ipv6() {
     };
     let root = TempDir::new("eprt6");
     root.write("f", b"over ipv6");
-    let server = Server::start(root, &["-A", "-l", "[::1]:0"]);
-    assert!(server.wait_for_log("listening on [::1]:"));
-    let v6: SocketAddr = server
-        .log()
-        .split("listening on ")
-        .find(|s| s.starts_with("[::1]"))
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap()
-        .parse()
-        .unwrap();
-    let mut ftp = Ftp::connect(v6);
-    ftp.login("anonymous", "x");
+    let server = Server::launch(BIN, &["--listen", "[::1]:0"], root, &["-A"]);
+    let mut ftp = server.anon();
     ftp.ok("TYPE I", 200);
     let port = listener.local_addr().unwrap().port();
     ftp.ok(&format!("EPRT |2|::1|{port}|"), 200);
@@ -530,7 +445,7 @@ fn activated(listen_fds: &str, listen_pid: &str, setup: &str) -> Output {
             .spawn()
             .unwrap(),
     );
-    let status = child.wait_exit().expect("minftpd did not exit");
+    let status = wait_exit(&mut child.0).expect("minftpd did not exit");
     let mut stderr = Vec::new();
     child
         .0
@@ -571,51 +486,20 @@ fn bad_listen_fds_stop_start_up_with_a_clear_error() {
     }
 }
 
-/// Starts minftpd with `LISTEN_PID`/`LISTEN_FDS` set as given; waits for its
-/// "listening on" line and returns the address and the process.
-fn start_with_listen_env(root: &TempDir, listen_pid: &str, listen_fds: &str) -> (Kill, SocketAddr) {
-    let mut child = Kill(
-        Command::new(BIN)
-            .args(["-c", "/dev/null", "-A", "-l", "127.0.0.1:0", "-r"])
-            .arg(root.path())
-            .env("LISTEN_PID", listen_pid)
-            .env("LISTEN_FDS", listen_fds)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let stderr = child.0.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let _ = tx.send(rest.trim().to_string());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(TIMEOUT)
-        .unwrap_or_else(|_| panic!("LISTEN_PID={listen_pid}: minftpd did not start"));
-    (child, addr.parse().unwrap())
-}
-
 #[test]
 fn listen_fds_meant_for_another_process_are_ignored() {
     // systemd's rule (sd_listen_fds): LISTEN_PID names the process the
     // sockets are for; any other value, or one that is not a pid, means the
     // variables are not ours, so minftpd binds its own listener.
-    let root = TempDir::new("other-pid");
-    root.write("f", b"own listener");
     for pid in ["1", "not-a-pid"] {
-        let (mut child, addr) = start_with_listen_env(&root, pid, "1");
-        let mut ftp = Ftp::connect(addr);
-        ftp.login("anonymous", "x");
-        assert_eq!(ftp.retr("f"), b"own listener");
-        assert!(child.0.try_wait().unwrap().is_none(), "still serving");
+        let root = TempDir::new("other-pid");
+        root.write("f", b"own listener");
+        let listen_pid = format!("LISTEN_PID={pid}");
+        let env = ["env", &listen_pid, "LISTEN_FDS=1"];
+        let server = Server::start_via(&env, root, &["-A"]);
+        assert_eq!(server.anon().retr("f"), b"own listener");
+        // Still serving: finish() fails on a server that exited.
+        server.finish();
     }
 }
 

@@ -4,104 +4,8 @@
 //! server runs under a wrapper (strace, prlimit) where the test needs one.
 
 use crate::common::*;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
-
-/// A minftpd started through a wrapper command (`prlimit`, `strace`): the
-/// wrapper is our child, the server its descendant; both die with this value.
-struct Wrapped {
-    child: Child,
-    addr: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
-    root: TempDir,
-    _etc: Option<TempDir>,
-}
-
-impl Wrapped {
-    fn start(wrapper: &[&str], root: TempDir, etc: Option<TempDir>, args: &[&str]) -> Wrapped {
-        let mut command = Command::new(wrapper.first().copied().unwrap_or(BIN));
-        if !wrapper.is_empty() {
-            command.args(&wrapper[1..]).arg(BIN);
-        }
-        command
-            .args(["--listen", "127.0.0.1:0", "--root"])
-            .arg(root.path())
-            .args(["-c", "/dev/null", "-o", "login_fail_delay=0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .env_remove("RUST_LOG");
-        let mut child = command.spawn().expect("start the wrapped minftpd");
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-                }
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let mut server = Wrapped {
-            child,
-            addr: "127.0.0.1:1".parse().unwrap(),
-            log,
-            root,
-            _etc: etc,
-        };
-        match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(addr) => server.addr = addr.parse().expect("listening address"),
-            Err(_) => panic!("minftpd did not start: {}", server.log()),
-        }
-        server
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-
-    fn login(&self, user: &str, pass: &str) -> Ftp {
-        let mut ftp = Ftp::connect(self.addr);
-        ftp.login(user, pass);
-        ftp
-    }
-}
-
-/// Descendants of `pid`, deepest first, from /proc/PID/task/*/children.
-fn descendants(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return out;
-    };
-    for task in tasks.flatten() {
-        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
-            out.extend(descendants(child));
-            out.push(child);
-        }
-    }
-    out
-}
-
-impl Drop for Wrapped {
-    fn drop(&mut self) {
-        // The server first: killing only a tracer would leave it running.
-        for pid in descendants(self.child.id()) {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// strace arguments that make every call of `syscalls` fail with its error,
 /// e.g. `&[("openat2", "ENOSYS")]`; strace's own output goes nowhere.
@@ -121,20 +25,6 @@ fn strace_injecting(faults: &[(&str, &str)]) -> Vec<String> {
 
 fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(|s| s.as_str()).collect()
-}
-
-/// A read-write account `rw`/`pw` with home `/`; its users file lives in the returned dir.
-fn rw_args(extra: &[&str]) -> (TempDir, Vec<String>) {
-    let etc = TempDir::new("fs-hostile-etc");
-    let users = users_file(&etc, &[("rw", "pw", "/", "rw")]);
-    let mut args: Vec<String> = vec!["-w".into(), "-U".into(), users.to_str().unwrap().into()];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    (etc, args)
-}
-
-fn start_rw(wrapper: &[&str], root: TempDir, extra: &[&str]) -> Wrapped {
-    let (etc, args) = rw_args(extra);
-    Wrapped::start(wrapper, root, Some(etc), &strs(&args))
 }
 
 fn chmod(path: &Path, mode: u32) {
@@ -184,7 +74,7 @@ fn plant_special_files(root: &TempDir) -> Vec<&'static str> {
 fn special_files_get_prompt_refusals_and_the_session_survives() {
     let root = TempDir::new("fs-special");
     let names = plant_special_files(&root);
-    let server = start_rw(&[], root, &[]);
+    let (server, _etc) = rw_server(root, "pw", &[]);
     let mut ftp = server.login("rw", "pw");
     ftp.ok("TYPE I", 200);
     for name in names {
@@ -214,7 +104,7 @@ fn special_files_get_prompt_refusals_and_the_session_survives() {
 #[test]
 fn chmod_and_mfmt_work_on_files_without_read_permission() {
     let root = TempDir::new("fs-chmod");
-    let server = start_rw(&[], root, &[]);
+    let (server, _etc) = rw_server(root, "pw", &[]);
     let mut ftp = server.login("rw", "pw");
     // Uploaded, so owned by the account the server runs as (not root).
     ftp.stor("f", b"data");
@@ -247,7 +137,7 @@ fn chmod_and_mfmt_do_not_follow_symlinks() {
     chmod(&target, 0o666);
     let root = TempDir::new("fs-chmod-link");
     std::os::unix::fs::symlink(&target, root.path().join("link")).unwrap();
-    let server = start_rw(&[], root, &["--no-chroot"]);
+    let (server, _etc) = rw_server(root, "pw", &["--no-chroot"]);
     let mut ftp = server.login("rw", "pw");
     ftp.ok("SITE CHMOD 600 link", 550);
     ftp.ok("MFMT 20000101000000 link", 550);
@@ -264,13 +154,7 @@ fn chmod_and_mfmt_do_not_follow_symlinks() {
 fn escape_tree() -> (TempDir, TempDir) {
     let outside = TempDir::new("fs-outside");
     outside.write("secret.txt", b"SECRET");
-    let name = outside
-        .path()
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
+    let name = outside.name().to_string();
     let root = TempDir::new("fs-escape");
     root.write("inside.txt", b"inside");
     root.mkdir("sub");
@@ -299,7 +183,7 @@ fn lists_secret(listing: &str) -> bool {
 }
 
 /// The confinement checks, through FTP.
-fn check_confinement(server: &Wrapped) {
+fn check_confinement(server: &Server) {
     let mut ftp = server.login("rw", "pw");
     ftp.ok("TYPE I", 200);
     assert_eq!(ftp.retr("to-slash/inside.txt"), b"inside");
@@ -340,7 +224,7 @@ fn check_confinement(server: &Wrapped) {
 #[test]
 fn the_openat2_resolver_confines_symlinks() {
     let (root, _outside) = escape_tree();
-    let server = start_rw(&[], root, &["--no-chroot"]);
+    let (server, _etc) = rw_server(root, "pw", &["--no-chroot"]);
     check_confinement(&server);
     assert!(
         server.log().contains("path resolver: openat2"),
@@ -357,7 +241,7 @@ fn the_forced_walk_confines_symlinks() {
     }
     let (root, _outside) = escape_tree();
     let strace = strace_injecting(&[("openat2", "ENOSYS")]);
-    let server = start_rw(&strs(&strace), root, &["--no-chroot"]);
+    let (server, _etc) = rw_server_via(&strs(&strace), root, "pw", &["--no-chroot"]);
     check_confinement(&server);
     let log = server.log();
     assert!(
@@ -385,7 +269,7 @@ fn a_deep_tree_under_the_walk_needs_few_descriptors() {
     let mut wrapper = vec!["prlimit", "--nofile=64:64", "--"];
     let strace = strace_injecting(&[("openat2", "ENOSYS")]);
     wrapper.extend(strs(&strace));
-    let server = start_rw(&wrapper, root, &[]);
+    let (server, _etc) = rw_server_via(&wrapper, root, "pw", &[]);
     let mut ftp = server.login("rw", "pw");
     assert_eq!(
         ftp.ok(&format!("SIZE {deep}/leaf"), 213).text.trim(),
@@ -407,7 +291,7 @@ fn openat2_eagain_is_retried_then_walked() {
     let root = TempDir::new("fs-eagain");
     root.write("pub/file.txt", b"twelve bytes");
     let strace = strace_injecting(&[("openat2", "EAGAIN")]);
-    let server = start_rw(&strs(&strace), root, &[]);
+    let (server, _etc) = rw_server_via(&strs(&strace), root, "pw", &[]);
     let mut ftp = server.login("rw", "pw");
     assert_eq!(ftp.ok("SIZE pub/file.txt", 213).text.trim(), "213 12");
     assert_eq!(ftp.retr("pub/file.txt"), b"twelve bytes");
@@ -422,7 +306,7 @@ fn anonymous_upload_without(faults: &[(&str, &str)]) {
     root.mkdir("up");
     let strace = strace_injecting(faults);
     let args = ["-A", "-w", "-o", "anon_upload_dir=/up"];
-    let server = Wrapped::start(&strs(&strace), root, None, &args);
+    let server = Server::start_via(&strs(&strace), root, &args);
     let mut ftp = server.login("anonymous", "x@");
     let data = pattern(100_000);
     ftp.stor("/up/new.bin", &data);

@@ -423,23 +423,22 @@ fn transfers_are_logged_in_xferlog_format() {
 #[test]
 fn a_log_file_that_cannot_be_opened_stops_start_up() {
     let root = TempDir::new("badlog");
-    let out = run(
-        BIN,
-        &[
-            "-c",
-            "/dev/null",
-            "-A",
-            "-l",
-            "127.0.0.1:0",
-            "-r",
-            root.path().to_str().unwrap(),
-            "-o",
-            "log_file=/nonexistent/dir/minftpd.log",
-        ],
+    let (code, err) = start_error(&[
+        "-c",
+        "/dev/null",
+        "-A",
+        "-l",
+        "127.0.0.1:0",
+        "-r",
+        root.path().to_str().unwrap(),
+        "-o",
+        "log_file=/nonexistent/dir/minftpd.log",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("cannot open log file /nonexistent/dir/minftpd.log"),
+        "{err}"
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("cannot open log file /nonexistent/dir/minftpd.log"));
 }
 
 #[test]
@@ -524,21 +523,6 @@ fn set_mtime(path: &std::path::Path, unix_secs: u64) {
         .unwrap()
         .set_modified(time)
         .unwrap();
-}
-
-fn mtime_secs(path: &std::path::Path) -> u64 {
-    std::fs::metadata(path)
-        .unwrap()
-        .modified()
-        .unwrap()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn mode_of(path: &std::path::Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }
 
 #[test]

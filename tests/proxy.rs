@@ -177,21 +177,17 @@ fn health_checks_get_a_greeting_and_stay_out_of_the_log() {
 #[test]
 fn proxy_protocol_without_proxy_from_is_a_config_error() {
     let root = TempDir::new("proxy-conf");
-    let out = run(
-        BIN,
-        &[
-            "-c",
-            "/dev/null",
-            "--root",
-            root.path().to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "-o",
-            "proxy_protocol=yes",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, err) = start_error(&[
+        "-c",
+        "/dev/null",
+        "--root",
+        root.path().to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "-o",
+        "proxy_protocol=yes",
+    ]);
+    assert_eq!(code, 2);
     assert!(err.contains("proxy_from"), "{err}");
 }
 
@@ -290,14 +286,9 @@ impl Cluster {
                 .stdout(Stdio::null())
                 .stderr(stderr),
         );
-        let deadline = Instant::now() + TIMEOUT;
-        while TcpStream::connect(("127.0.0.1", ready)).is_err() {
-            let exited = haproxy.0.try_wait().unwrap();
-            if exited.is_some() || Instant::now() > deadline {
-                let err = std::fs::read_to_string(etc.path().join("haproxy.err"));
-                panic!("haproxy did not start ({exited:?}): {err:?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if let Err(e) = wait_listening(&mut haproxy, ready) {
+            let err = std::fs::read_to_string(etc.path().join("haproxy.err"));
+            panic!("haproxy did not start ({e}): {err:?}");
         }
         Some(Cluster {
             nodes,

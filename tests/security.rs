@@ -38,10 +38,7 @@ fn traversal_stays_inside_the_root() {
     let server = Server::start(hostile_root(), &["-A"]);
     let secret = outside.path().join("secret.txt");
     let secret = secret.to_str().unwrap();
-    let relative = format!(
-        "../{}/secret.txt",
-        outside.path().file_name().unwrap().to_str().unwrap()
-    );
+    let relative = format!("../{}/secret.txt", outside.name());
     let mut ftp = server.anon();
     ftp.ok("TYPE I", 200);
     for path in [
@@ -230,12 +227,10 @@ fn an_upload_cut_by_a_reset_gets_426_and_changes_nothing() {
     root.write("keep.bin", b"the good old file");
     let (server, _etc) = rw_server(root, "pw", &[]);
     // std cannot set SO_LINGER; Python can: linger {on, 0} makes close() a RST.
-    let script = format!(
+    let out = ftplib_session(
+        &server,
+        ("rw", "pw"),
         r#"
-import ftplib, socket, struct
-f = ftplib.FTP()
-f.connect('127.0.0.1', {port}, timeout=20)
-f.login('rw', 'pw')
 f.voidcmd('TYPE I')
 conn = f.transfercmd('STOR keep.bin')
 conn.sendall(b'x' * 300000)
@@ -247,9 +242,7 @@ except ftplib.all_errors as e:
     print(e)
 print(f.sendcmd('NOOP'))
 "#,
-        port = server.port()
     );
-    let out = python(&script);
     assert!(out.starts_with("426"), "{out}");
     assert!(out.contains("200 NOOP ok."), "{out}");
     assert_eq!(server.root.read("keep.bin"), b"the good old file");
@@ -571,7 +564,7 @@ fn snapshot(dir: &std::path::Path) -> Vec<(String, Vec<u8>, u32, u64)> {
 fn traversal_in_listings_and_metadata_commands() {
     let outside = TempDir::new("outside-ls");
     outside.write("secret.txt", b"SECRET");
-    let outside_name = outside.path().file_name().unwrap().to_str().unwrap();
+    let outside_name = outside.name();
     let server = Server::start(hostile_root(), &["-A"]);
     let mut ftp = server.anon();
     let rel = format!("../{outside_name}");
@@ -629,13 +622,7 @@ fn writes_never_escape_the_root() {
         std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o646)).unwrap();
     }
     let before = snapshot(outside.path());
-    let outside_name = outside
-        .path()
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
+    let outside_name = outside.name();
     let outside_abs = outside.path().to_str().unwrap().to_string();
     let root = hostile_root();
     // Links planted by a local user (or an earlier upload) pointing out of the root.

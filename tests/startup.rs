@@ -2,25 +2,8 @@
 //! activation (Accept=no and Accept=yes), and a real openbsd-inetd.
 
 use crate::common::*;
-use std::net::{TcpListener, TcpStream};
-use std::os::fd::OwnedFd;
+use std::net::TcpListener;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// Waits until something accepts connections on `port`, while `listener`
-/// (the process that should bind it) still runs.
-fn wait_listening(listener: &mut Kill, port: u16) {
-    let deadline = Instant::now() + TIMEOUT;
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        let exited = listener.0.try_wait().unwrap();
-        assert!(
-            exited.is_none(),
-            "it exited ({exited:?}) instead of listening on {port}"
-        );
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn served_dir() -> TempDir {
     let root = TempDir::new("startup");
@@ -35,36 +18,15 @@ fn curl_file(port: u16) -> Vec<u8> {
 #[test]
 fn inetd_mode_serves_one_session_on_standard_input() {
     let root = served_dir();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let client = std::thread::spawn(move || {
-        let mut ftp = Ftp::connect(addr);
-        let greeting = ftp.greeting.clone();
-        ftp.login("anonymous", "x");
-        let bytes = ftp.retr("hello.txt");
-        let listing = ftp.list("LIST");
-        let quit = ftp.cmd("QUIT");
-        (greeting, bytes, listing, quit)
-    });
-    let (conn, _) = listener.accept().unwrap();
-    let fd = |s: &TcpStream| Stdio::from(OwnedFd::from(s.try_clone().unwrap()));
     let etc = TempDir::new("inetd-log");
     let log = etc.path().join("minftpd.log");
-    let mut child = Kill(
-        Command::new(BIN)
-            .args(["--inetd", "-c", "/dev/null", "-A", "-v", "-o"])
-            .arg(format!("log_file={}", log.display()))
-            .arg("-r")
-            .arg(root.path())
-            .stdin(fd(&conn))
-            .stdout(fd(&conn))
-            .stderr(fd(&conn))
-            .env_remove("RUST_LOG")
-            .spawn()
-            .unwrap(),
-    );
-    drop(conn);
-    let (greeting, bytes, listing, quit) = client.join().unwrap();
+    let log_file = format!("log_file={}", log.display());
+    let (mut child, mut ftp) = inetd(&root, &["-A", "-v", "-o", &log_file]);
+    let greeting = ftp.greeting.clone();
+    ftp.login("anonymous", "x");
+    let bytes = ftp.retr("hello.txt");
+    let listing = ftp.list("LIST");
+    let quit = ftp.cmd("QUIT");
     assert_eq!(
         greeting.text, "220 minftpd ready.\r\n",
         "no log line before the greeting"
@@ -88,29 +50,9 @@ fn inetd_mode_serves_one_session_on_standard_input() {
 #[test]
 fn inetd_mode_ends_an_idle_session_on_sigterm() {
     let root = served_dir();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let client = std::thread::spawn(move || Ftp::connect(addr));
-    let (conn, _) = listener.accept().unwrap();
-    let fd = |s: &TcpStream| Stdio::from(OwnedFd::from(s.try_clone().unwrap()));
-    let mut child = Kill(
-        Command::new(BIN)
-            .args(["--inetd", "-c", "/dev/null", "-A", "-r"])
-            .arg(root.path())
-            .stdin(fd(&conn))
-            .stdout(fd(&conn))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    drop(conn);
-    let mut ftp = client.join().unwrap();
+    let (mut child, mut ftp) = inetd(&root, &["-A"]);
     ftp.login("anonymous", "x");
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    send_signal(child.0.id(), "TERM");
     assert_eq!(ftp.reply().code, 421, "an idle inetd session is told");
     let status = wait_exit(&mut child.0).expect("minftpd --inetd exits on SIGTERM");
     assert!(status.success(), "{status:?}");
@@ -143,7 +85,7 @@ fn socket_activate(port: u16, extra: &[&str], minftpd_args: &[&str], root: &Temp
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    wait_listening(&mut guard, port);
+    wait_listening(&mut guard, port).unwrap();
     guard
 }
 
@@ -208,7 +150,7 @@ fn openbsd_inetd_launches_minftpd_per_connection() {
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    wait_listening(&mut inetd, port);
+    wait_listening(&mut inetd, port).unwrap();
     assert_eq!(curl_file(port), b"hello from minftpd");
     assert_eq!(curl_file(port), b"hello from minftpd");
     drop(inetd);

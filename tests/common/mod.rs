@@ -131,12 +131,16 @@ impl Server {
         Server::launch(BIN, &["--listen", "127.0.0.1:0"], root, args)
     }
 
-    /// Like `start`, through `wrapper` (a program and its arguments that execs
-    /// the rest of its command line, e.g. to hand the server an extra fd).
+    /// Like `start`, through `wrapper` (a program and its arguments that runs
+    /// the rest of its command line: a shell that hands the server an extra
+    /// fd, `prlimit`, `strace`); no wrapper at all when it is empty.
     pub fn start_via(wrapper: &[&str], root: TempDir, args: &[&str]) -> Server {
-        let mut listen = wrapper[1..].to_vec();
+        let Some((program, wrapper_args)) = wrapper.split_first() else {
+            return Server::start(root, args);
+        };
+        let mut listen = wrapper_args.to_vec();
         listen.extend([BIN, "--listen", "127.0.0.1:0"]);
-        Server::launch(wrapper[0], &listen, root, args)
+        Server::launch(program, &listen, root, args)
     }
 
     /// Starts `program` (this build's binary, or another build of it such as
@@ -159,6 +163,9 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .env_remove("RUST_LOG");
+        // A process group of its own, killed whole when the test is done: a
+        // wrapper such as strace may die and leave the server it runs alive.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let mut child = command.spawn().expect("start minftpd");
         let stderr = child.stderr.take().unwrap();
         // Reads the log until the process ends, so it never blocks on a full
@@ -175,11 +182,11 @@ impl Server {
                 sink.lock().unwrap().push(line);
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(10)) {
+        // TIMEOUT: under strace on a busy machine start-up takes a while.
+        let addr = match rx.recv_timeout(TIMEOUT) {
             Ok(addr) => addr.parse().expect("listening address"),
             Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
+                kill_group(&mut child);
                 panic!("minftpd did not start: {:?}", log.lock().unwrap());
             }
         };
@@ -212,18 +219,25 @@ impl Server {
             Ok(Some(_)) => None,
             Err(e) => Some(format!("try_wait: {e}")),
         };
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_group(&mut self.child);
+        // The log ends when the last process holding its pipe is gone.
+        let mut lingers = false;
         if let Some(reader) = self.reader.take() {
             let deadline = Instant::now() + CLOSE_DEADLINE;
             while !reader.is_finished() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            if reader.is_finished() {
+            lingers = !reader.is_finished();
+            if !lingers {
                 let _ = reader.join();
             }
         }
         let log = self.log();
+        if lingers {
+            return Err(format!(
+                "a process of minftpd's group outlived the kill (its log did not end); log:\n{log}"
+            ));
+        }
         if let Some(status) = early {
             return Err(format!(
                 "minftpd died during the test ({status}); log:\n{log}"
@@ -290,11 +304,7 @@ impl Server {
 
     /// Sends a signal to the server process.
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        send_signal(self.pid(), signal);
     }
 
     /// Waits for the process to exit by itself; its status, or None after `TIMEOUT`.
@@ -754,11 +764,21 @@ pub fn free_port() -> u16 {
 /// A server with anonymous read-only access and a named user `rw` (password
 /// `pass`) who may write the whole root; the TempDir holds the users file.
 pub fn rw_server(root: TempDir, pass: &str, extra: &[&str]) -> (Server, TempDir) {
+    rw_server_via(&[], root, pass, extra)
+}
+
+/// `rw_server` started through `wrapper` (see `Server::start_via`).
+pub fn rw_server_via(
+    wrapper: &[&str],
+    root: TempDir,
+    pass: &str,
+    extra: &[&str],
+) -> (Server, TempDir) {
     let etc = TempDir::new("rw-etc");
     let users = users_file(&etc, &[("rw", pass, "/", "rw")]);
     let mut args = vec!["-A", "-w", "-U", users.to_str().unwrap()];
     args.extend_from_slice(extra);
-    (Server::start(root, &args), etc)
+    (Server::start_via(wrapper, root, &args), etc)
 }
 
 /// Asserts that no upload left a temporary (dot) file in `dir` of the root.
@@ -848,4 +868,140 @@ pub fn connect_from(from: std::net::IpAddr, to: SocketAddr) -> TcpStream {
     stream.set_read_timeout(Some(TIMEOUT)).unwrap();
     stream.set_write_timeout(Some(TIMEOUT)).unwrap();
     stream
+}
+
+/// Kills the process group `child` leads (a wrapper and the server it runs,
+/// or the server alone) and reaps `child`. The group is killed before the
+/// reap, while the unreaped leader keeps its id from being reused.
+fn kill_group(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+impl Server {
+    /// A session logged in as `user`.
+    pub fn login(&self, user: &str, pass: &str) -> Ftp {
+        let mut ftp = self.connect();
+        ftp.login(user, pass);
+        ftp
+    }
+}
+
+/// Permission bits (with setuid, setgid, sticky) of a file.
+pub fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// Modification time of a file, in seconds since the epoch.
+pub fn mtime_secs(path: &Path) -> u64 {
+    std::fs::metadata(path)
+        .unwrap()
+        .modified()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Sends `signal` (a name such as `HUP`) to a process.
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// Starts `minftpd --inetd` on a fresh connection, as inetd does (the socket
+/// on standard input, output and error); returns the process and our end,
+/// the greeting read.
+pub fn inetd(root: &TempDir, args: &[&str]) -> (Kill, Ftp) {
+    use std::os::fd::OwnedFd;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = std::thread::spawn(move || Ftp::connect(addr));
+    let (conn, _) = listener.accept().unwrap();
+    let fd = |s: &TcpStream| Stdio::from(OwnedFd::from(s.try_clone().unwrap()));
+    let child = Kill::spawn(
+        Command::new(BIN)
+            .args(["--inetd", "-c", "/dev/null", "-o", "login_fail_delay=0"])
+            .arg("-r")
+            .arg(root.path())
+            .args(args)
+            .stdin(fd(&conn))
+            .stdout(fd(&conn))
+            .stderr(fd(&conn))
+            .env_remove("RUST_LOG"),
+    );
+    drop(conn);
+    (child, client.join().unwrap())
+}
+
+impl TempDir {
+    /// The directory's own name (its last path component).
+    pub fn name(&self) -> &str {
+        self.0.file_name().unwrap().to_str().unwrap()
+    }
+}
+
+/// Runs the binary with `args`, for a start-up that must fail: its exit
+/// status (-1 when killed by a signal) and standard error.
+pub fn start_error(args: &[&str]) -> (i32, String) {
+    let out = run(BIN, args);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `minftpd --check-config` without a config file, serving `root`, with
+/// `extra` arguments: the configuration it prints (it must succeed).
+pub fn check_config(root: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["-c", "/dev/null", "--check-config", "-r"];
+    args.push(root.to_str().unwrap());
+    args.extend_from_slice(extra);
+    let out = run(BIN, &args);
+    assert!(
+        out.status.success(),
+        "--check-config: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `body` (Python) after an ftplib session `f` has connected to
+/// `server` and logged in as `user` (a name and a password); the modules
+/// the tests use are imported. Its stdout; fails on a non-zero exit.
+pub fn ftplib_session(server: &Server, user: (&str, &str), body: &str) -> String {
+    let (name, pass) = user;
+    let port = server.port();
+    python(&format!(
+        "import ftplib, hashlib, io, socket, struct\n\
+         f = ftplib.FTP()\n\
+         f.connect('127.0.0.1', {port}, timeout=20)\n\
+         f.login('{name}', '{pass}')\n{body}"
+    ))
+}
+
+/// Waits (bounded by `TIMEOUT`) until something accepts connections on
+/// 127.0.0.1:`port`, while `process` (the one that should bind it) runs.
+pub fn wait_listening(process: &mut Kill, port: u16) -> Result<(), String> {
+    let deadline = Instant::now() + TIMEOUT;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = process.0.try_wait() {
+            return Err(format!(
+                "it exited ({status}) instead of listening on {port}"
+            ));
+        }
+        if Instant::now() > deadline {
+            return Err(format!("nothing listens on {port} after {TIMEOUT:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
 }
