@@ -65,13 +65,17 @@ impl PerIp {
     }
 }
 
+/// An accepted connection, its client's address, and whether it came to an
+/// implicit FTPS listener.
+type Job = (TcpStream, IpAddr, bool);
+
 /// The fixed pool: `max_clients` workers waiting on one queue. A connection is
 /// queued only after a worker has been reserved for it, so it never waits.
 pub struct Pool {
     ctx: Arc<Context>,
     idle: AtomicUsize,
     per_ip: PerIp,
-    queue: SyncSender<(TcpStream, IpAddr)>,
+    queue: SyncSender<Job>,
 }
 
 impl Pool {
@@ -97,11 +101,13 @@ impl Pool {
         Ok(pool)
     }
 
-    fn work(&self, jobs: &Mutex<Receiver<(TcpStream, IpAddr)>>) {
+    fn work(&self, jobs: &Mutex<Receiver<Job>>) {
         loop {
             let job = jobs.lock().unwrap_or_else(|e| e.into_inner()).recv();
-            let Ok((stream, ip)) = job else { return };
-            self.serve_isolated(ip, || session::run(stream, &self.ctx));
+            let Ok((stream, ip, implicit)) = job else {
+                return;
+            };
+            self.serve_isolated(ip, || session::run(stream, &self.ctx, implicit));
         }
     }
 
@@ -147,15 +153,17 @@ impl Pool {
         Ok(())
     }
 
-    /// Hands an accepted connection to a worker, or answers 421 and closes it.
-    pub fn dispatch(&self, mut stream: TcpStream) {
+    /// Hands an accepted connection to a worker, or answers 421 and closes it
+    /// (in clear text also on an implicit listener: a TLS client then fails
+    /// its handshake at once instead of waiting).
+    pub fn dispatch(&self, mut stream: TcpStream, implicit: bool) {
         let ip = match stream.peer_addr() {
             Ok(addr) => addr.ip().to_canonical(),
             Err(_) => return,
         };
         match self.admit(ip) {
             Ok(()) => {
-                if self.queue.try_send((stream, ip)).is_err() {
+                if self.queue.try_send((stream, ip, implicit)).is_err() {
                     // Cannot happen while reservations are counted right; undo anyway.
                     self.ctx.pre_login.fetch_sub(1, Ordering::SeqCst);
                     self.per_ip.remove(ip);
@@ -172,10 +180,10 @@ impl Pool {
 }
 
 /// Accepts on one listener forever, handing connections to the pool.
-pub fn accept_loop(listener: TcpListener, pool: Arc<Pool>) {
+pub fn accept_loop(listener: TcpListener, pool: Arc<Pool>, implicit: bool) {
     loop {
         match listener.accept() {
-            Ok((stream, _)) => pool.dispatch(stream),
+            Ok((stream, _)) => pool.dispatch(stream, implicit),
             Err(e) => {
                 log::error!("accept: {e}");
                 // EMFILE and friends: back off instead of spinning.
@@ -185,14 +193,14 @@ pub fn accept_loop(listener: TcpListener, pool: Arc<Pool>) {
     }
 }
 
-/// Starts one acceptor thread per listener.
-pub fn spawn_acceptors(listeners: Vec<TcpListener>, pool: &Arc<Pool>) -> io::Result<()> {
-    for (n, listener) in listeners.into_iter().enumerate() {
+/// Starts one acceptor thread per listener; true marks an implicit FTPS one.
+pub fn spawn_acceptors(listeners: Vec<(TcpListener, bool)>, pool: &Arc<Pool>) -> io::Result<()> {
+    for (n, (listener, implicit)) in listeners.into_iter().enumerate() {
         let pool = Arc::clone(pool);
         std::thread::Builder::new()
             .name(format!("accept-{n}"))
             .stack_size(WORKER_STACK)
-            .spawn(move || accept_loop(listener, pool))?;
+            .spawn(move || accept_loop(listener, pool, implicit))?;
     }
     Ok(())
 }
@@ -224,6 +232,8 @@ mod tests {
             xferlog: None,
             shutdown: AtomicBool::new(false),
             pre_login: AtomicUsize::new(0),
+            #[cfg(feature = "tls")]
+            tls: None,
         };
         Pool::start(Arc::new(ctx)).unwrap()
     }

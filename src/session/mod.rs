@@ -20,11 +20,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 mod control;
 mod files;
 mod login;
+mod secure;
 mod transfer;
 
 pub use control::MAX_LINE;
 use control::{Control, ControlStream, Input, SHUTDOWN_CHECK};
 use login::PreLogin;
+use secure::Secure;
 use transfer::{ListKind, StoreKind};
 
 /// What every session shares: the configuration, the served root and the
@@ -40,6 +42,9 @@ pub struct Context {
     /// Sessions that have not logged in yet. At most half the pool may wait
     /// to log in, so clients that never log in cannot keep out those who do.
     pub pre_login: AtomicUsize,
+    /// The certificate (tls = yes or required), replaced on SIGHUP.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::Certs>,
 }
 
 impl Context {
@@ -128,11 +133,14 @@ struct Session<'a> {
     /// USER/PASS must succeed before this.
     login_deadline: Instant,
     pre_login: PreLogin<'a>,
+    secure: Secure,
 }
 
 /// Serves one control connection until QUIT, timeout, error or a closed socket.
 /// The caller has counted it in `ctx.pre_login` (`Pool::admit`, or inetd mode).
-pub fn run(stream: TcpStream, ctx: &Context) {
+/// `implicit`: the connection came to an implicit FTPS listener, and starts
+/// with a TLS handshake.
+pub fn run(stream: TcpStream, ctx: &Context, implicit: bool) {
     let peer = stream
         .peer_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
@@ -166,8 +174,9 @@ pub fn run(stream: TcpStream, ctx: &Context) {
         idle_timeout: Duration::from_secs(ctx.config.idle_timeout),
         login_deadline: started + Duration::from_secs(ctx.config.login_timeout),
         pre_login: PreLogin::held(&ctx.pre_login),
+        secure: Secure::default(),
     };
-    if let Err(e) = session.serve() {
+    if let Err(e) = session.start(implicit) {
         log::debug!("session {peer}: {e}");
     }
     log::info!(
@@ -177,6 +186,27 @@ pub fn run(stream: TcpStream, ctx: &Context) {
 }
 
 impl Session<'_> {
+    /// The handshake first on an implicit listener (data is then protected
+    /// by default, as implicit clients expect), then the commands.
+    fn start(&mut self, implicit: bool) -> io::Result<()> {
+        if implicit {
+            #[cfg(feature = "tls")]
+            {
+                let ControlStream::Plain(tcp) = &self.ctl.stream else {
+                    return Ok(());
+                };
+                let tcp = tcp.try_clone()?;
+                if self.upgrade_control(tcp).is_err() {
+                    return Ok(());
+                }
+                self.secure.private = true;
+            }
+            #[cfg(not(feature = "tls"))]
+            return Ok(());
+        }
+        self.serve()
+    }
+
     fn serve(&mut self) -> io::Result<()> {
         let banner = self.ctx.config.banner.clone();
         self.ctl.send(READY, &banner)?;
@@ -311,15 +341,16 @@ impl Session<'_> {
             Command::Stat(path) => self.stat(&path)?,
             Command::Help(_) => r(HELP, HELP_TEXT),
             Command::Noop => r(OK, "NOOP ok."),
-            Command::Feat => r(STATUS, FEATURES),
+            Command::Feat => r(STATUS, self.features()),
             Command::Opts(arg) => self.opts(&arg),
             Command::Host(_) if self.identity.is_some() => {
                 r(BAD_SEQUENCE, "HOST must come before login.")
             }
             Command::Host(_) => r(READY, "Host accepted."),
-            Command::Auth => r(NOT_IMPLEMENTED, "TLS is not supported."),
-            Command::Pbsz => r(NOT_IMPLEMENTED, "TLS is not supported."),
-            Command::Prot => r(NO_TLS, "Only PROT C without TLS."),
+            Command::Auth(tls) => return self.auth(tls),
+            Command::Pbsz => self.pbsz(),
+            Command::Prot(level) => self.prot(level),
+            Command::Ccc => self.ccc(),
             Command::BadArgument(why) => r(BAD_ARGUMENT, why),
             Command::Unknown(_) => r(SYNTAX_ERROR, "Unknown command."),
         };
