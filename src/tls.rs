@@ -271,12 +271,14 @@ impl AsFd for TlsStream {
 }
 
 impl Drop for TlsStream {
-    /// close_notify, written blocking within the socket's write timeout.
+    /// close_notify after a complete transfer. Never waits: when records are
+    /// still queued (ABOR, a client that stopped reading) the connection is
+    /// cut as plain TCP would be, and a full socket buffer drops the alert.
     fn drop(&mut self) {
-        self.0.conn.send_close_notify();
-        if self.0.sock.set_nonblocking(false).is_err() {
+        if self.0.conn.wants_write() || self.0.sock.set_nonblocking(true).is_err() {
             return;
         }
+        self.0.conn.send_close_notify();
         while self.0.conn.wants_write() {
             match self.0.conn.write_tls(&mut self.0.sock) {
                 Ok(0) | Err(_) => return,

@@ -12,3 +12,5 @@ mod protocol;
 mod security;
 mod soak;
 mod startup;
+#[cfg(feature = "tls")]
+mod tls;
