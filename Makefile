@@ -7,6 +7,11 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 TARGET  ?= x86_64-unknown-linux-musl
 LIBC    ?= musl
+# Cargo features for `make static` (tls: FTPS with rustls and ring).
+FEATURES ?=
+CARGO_FEATURES = $(if $(FEATURES),--features $(FEATURES))
+# ring compiles C for the target: a musl C compiler (Debian: musl-tools).
+export CC_x86_64_unknown_linux_musl ?= x86_64-linux-musl-gcc
 
 SBINDIR  = $(PREFIX)/sbin
 MANDIR   = $(PREFIX)/share/man
@@ -32,9 +37,12 @@ $(BIN):
 run: build ## Serve DIR (default: this directory) read-only to anonymous users on 127.0.0.1:2121
 	./target/release/minftpd --listen $(LISTEN) --anonymous $(DIR)
 
-test: ## Run the whole test suite: unit tests, then the integration tests with real clients; lists the skips
+# The default build runs everything; the TLS build then runs the FTPS tests
+# only (the rest is the same code), so both builds are covered in one run.
+test: ## Run the whole test suite: unit tests, then the integration tests with real clients, then the FTPS tests with --features tls; lists the skips
 	@mkdir -p $(dir $(SKIPS)) && : > $(SKIPS)
 	@status=0; MINFTPD_SKIP_LOG='$(CURDIR)/$(SKIPS)' $(CARGO) test -- --test-threads=4 || status=$$?; \
+	MINFTPD_SKIP_LOG='$(CURDIR)/$(SKIPS)' $(CARGO) test --features tls --test tests tls:: -- --test-threads=4 || status=$$?; \
 	$(MAKE) -s skips; exit $$status
 
 skips:
@@ -63,11 +71,12 @@ bench: build ## Benchmark minftpd against vsftpd (when installed) and print a ta
 check: ## cargo fmt --check and cargo clippy with warnings as errors
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets --features tls -- -D warnings
 
 man-lint: ## mandoc -T lint on both manual pages
 	mandoc -T lint -W warning man/minftpd.8 man/minftpd.conf.5
 
-static: ## Fully static, stripped binary for TARGET (x86_64 musl by default; LIBC=glibc or no musl target: static glibc)
+static: ## Fully static, stripped binary for TARGET (x86_64 musl by default; LIBC=glibc or no musl target: static glibc; FEATURES=tls for FTPS)
 	@set -e; \
 	musl=; \
 	if [ '$(LIBC)' = musl ]; then \
@@ -76,7 +85,7 @@ static: ## Fully static, stripped binary for TARGET (x86_64 musl by default; LIB
 	fi; \
 	if [ -n "$$musl" ]; then \
 	  case '$(TARGET)' in x86_64-*) linker=;; *) linker='-C linker=rust-lld';; esac; \
-	  RUSTFLAGS="-C target-feature=+crt-static $$linker" $(CARGO) build --release --target '$(TARGET)'; \
+	  RUSTFLAGS="-C target-feature=+crt-static $$linker" $(CARGO) build --release --target '$(TARGET)' $(CARGO_FEATURES); \
 	  out=$${CARGO_TARGET_DIR:-target}/$(TARGET)/release/minftpd; kind="musl ($(TARGET))"; \
 	else \
 	  case '$(TARGET)' in x86_64-*) ;; \
@@ -85,7 +94,7 @@ static: ## Fully static, stripped binary for TARGET (x86_64 musl by default; LIB
 	  crypt=$$($(CC) -print-file-name=libcrypt.a); \
 	  if [ ! -f "$$crypt" ]; then echo "static: no libcrypt.a for the glibc fallback (apt-get install libcrypt-dev)" >&2; exit 1; fi; \
 	  echo "static: building a static glibc binary instead of musl, with $$crypt"; \
-	  RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target x86_64-unknown-linux-gnu; \
+	  RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target x86_64-unknown-linux-gnu $(CARGO_FEATURES); \
 	  out=$${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release/minftpd; kind="glibc static (x86_64-unknown-linux-gnu)"; \
 	fi; \
 	echo "static: built $$kind: $$out, $$(stat -c %s $$out) bytes"

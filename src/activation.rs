@@ -10,10 +10,15 @@ use std::os::fd::{AsFd, OwnedFd};
 /// First descriptor systemd passes (SD_LISTEN_FDS_START).
 const LISTEN_FDS_START: i32 = 3;
 
+/// The FileDescriptorName of a systemd socket whose connections are
+/// implicit FTPS (the socket order would break when a unit changes).
+pub const IMPLICIT_NAME: &str = "ftps";
+
 /// Sockets handed to us by whoever started the process.
 pub enum Inherited {
-    /// Listening sockets: serve them as a standalone server would.
-    Listeners(Vec<TcpListener>),
+    /// Listening sockets: serve them as a standalone server would; true
+    /// marks one systemd names `ftps` (FileDescriptorName=ftps): implicit FTPS.
+    Listeners(Vec<(TcpListener, bool)>),
     /// One connected socket: serve exactly one session on it.
     Connection(TcpStream),
 }
@@ -42,6 +47,7 @@ pub fn clear_systemd_env() {
 pub fn systemd_sockets() -> io::Result<Option<Inherited>> {
     let pid = std::env::var("LISTEN_PID").ok();
     let fds = std::env::var("LISTEN_FDS").ok();
+    let names = std::env::var("LISTEN_FDNAMES").unwrap_or_default();
     clear_systemd_env();
     let (Some(pid), Some(fds)) = (pid, fds) else {
         return Ok(None);
@@ -62,7 +68,9 @@ pub fn systemd_sockets() -> io::Result<Option<Inherited>> {
         })?;
     let mut listeners = Vec::new();
     let mut connections = Vec::new();
+    let mut names = names.split(':');
     for fd in LISTEN_FDS_START..LISTEN_FDS_START + count {
+        let implicit = names.next() == Some(IMPLICIT_NAME);
         let owned: OwnedFd = sys::inherited_fd(fd).map_err(|e| {
             io::Error::new(
                 e.kind(),
@@ -76,7 +84,7 @@ pub fn systemd_sockets() -> io::Result<Option<Inherited>> {
             ));
         }
         if sys::is_listening_socket(owned.as_fd())? {
-            listeners.push(TcpListener::from(owned));
+            listeners.push((TcpListener::from(owned), implicit));
         } else {
             connections.push(TcpStream::from(owned));
         }

@@ -50,9 +50,12 @@ pub enum Command {
     Feat,
     Opts(Vec<u8>),
     Host(Vec<u8>),
-    Auth,
+    /// `AUTH TLS` or `AUTH SSL` (RFC 4217): true for those, false for any other mechanism.
+    Auth(bool),
     Pbsz,
-    Prot,
+    /// `PROT C|S|E|P`: the level letter, upper-cased; 0 for a missing or longer argument.
+    Prot(u8),
+    Ccc,
     /// A known verb with an argument it cannot take; the text says why.
     BadArgument(&'static str),
     /// A verb we do not know.
@@ -86,9 +89,10 @@ impl Command {
                 | Command::Noop
                 | Command::Opts(_)
                 | Command::Host(_)
-                | Command::Auth
+                | Command::Auth(_)
                 | Command::Pbsz
-                | Command::Prot
+                | Command::Prot(_)
+                | Command::Ccc
                 | Command::Acct
         )
     }
@@ -190,9 +194,13 @@ pub fn parse(line: &[u8]) -> Command {
         "FEAT" => Command::Feat,
         "OPTS" => Command::Opts(path()),
         "HOST" => Command::Host(path()),
-        "AUTH" => Command::Auth,
+        "AUTH" => Command::Auth(matches!(
+            ascii(arg).map(|s| s.trim().to_ascii_uppercase()).as_deref(),
+            Some("TLS" | "SSL" | "TLS-C")
+        )),
         "PBSZ" => Command::Pbsz,
-        "PROT" => Command::Prot,
+        "PROT" => Command::Prot(single_letter(arg).unwrap_or(0)),
+        "CCC" => Command::Ccc,
         _ => Command::Unknown(
             verb.chars()
                 .filter(|c| c.is_ascii_graphic())

@@ -51,6 +51,12 @@ pub const KEYS: &[Key] = &[
     Key { name: "max_rate", default: "0", doc: "bytes per second per session for named users, both directions; 0: unlimited" },
     Key { name: "anon_max_rate", default: "0", doc: "bytes per second per anonymous session, both directions; 0: unlimited" },
     Key { name: "shutdown_grace", default: "10", doc: "seconds running transfers may finish after SIGTERM or SIGINT" },
+    Key { name: "tls", default: "no", doc: "FTPS (needs a build with the cargo feature tls): no; yes offers AUTH TLS; required makes named users log in and transfer over TLS" },
+    Key { name: "tls_cert_file", default: "", doc: "PEM certificate, followed by its chain; read at start-up and on SIGHUP when not chrooted" },
+    Key { name: "tls_key_file", default: "", doc: "PEM private key of tls_cert_file (PKCS#8, PKCS#1 or SEC1)" },
+    Key { name: "tls_anon_required", default: "no", doc: "with tls = required, anonymous users too must log in and transfer over TLS" },
+    Key { name: "tls_implicit_listen", default: "", doc: "addresses for implicit FTPS (TLS from the first byte, conventionally port 990), comma-separated ADDR:PORT" },
+    Key { name: "tls_require_reuse", default: "no", doc: "a protected data connection must resume the control connection's TLS session (curl and lftp do; Python's ftplib does not)" },
 ];
 
 /// The effective configuration, typed.
@@ -92,6 +98,20 @@ pub struct Config {
     pub max_rate: u64,
     pub anon_max_rate: u64,
     pub shutdown_grace: u64,
+    pub tls: TlsMode,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    pub tls_anon_required: bool,
+    pub tls_implicit_listen: Vec<SocketAddr>,
+    pub tls_require_reuse: bool,
+}
+
+/// The `tls` key: whether FTPS is offered, and whether named users must use it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsMode {
+    No,
+    Yes,
+    Required,
 }
 
 /// Where a setting came from, for error messages.
@@ -169,6 +189,12 @@ impl Default for Config {
             max_rate: 0,
             anon_max_rate: 0,
             shutdown_grace: 0,
+            tls: TlsMode::No,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_anon_required: false,
+            tls_implicit_listen: Vec::new(),
+            tls_require_reuse: false,
         };
         for key in KEYS {
             config
@@ -184,6 +210,28 @@ fn parse_bool(value: &str) -> Result<bool, String> {
         "yes" | "true" | "on" | "1" => Ok(true),
         "no" | "false" | "off" | "0" => Ok(false),
         _ => Err(format!("expected yes or no, got {value:?}")),
+    }
+}
+
+/// A comma-separated list of listen addresses; `empty_ok` for optional lists.
+fn parse_listen_list(value: &str, empty_ok: bool) -> Result<Vec<SocketAddr>, String> {
+    let addrs = value
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(parse_listen_addr)
+        .collect::<Result<Vec<_>, _>>()?;
+    if addrs.is_empty() && !empty_ok {
+        return Err("needs at least one address".into());
+    }
+    Ok(addrs)
+}
+
+fn parse_tls_mode(value: &str) -> Result<TlsMode, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "no" => Ok(TlsMode::No),
+        "yes" => Ok(TlsMode::Yes),
+        "required" => Ok(TlsMode::Required),
+        _ => Err(format!("expected no, yes or required, got {value:?}")),
     }
 }
 
@@ -227,18 +275,7 @@ impl Config {
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         let value = value.trim();
         match key {
-            "listen" => {
-                let addrs: Result<Vec<_>, _> = value
-                    .split(',')
-                    .filter(|s| !s.trim().is_empty())
-                    .map(parse_listen_addr)
-                    .collect();
-                let addrs = addrs?;
-                if addrs.is_empty() {
-                    return Err("needs at least one address".into());
-                }
-                self.listen = addrs;
-            }
+            "listen" => self.listen = parse_listen_list(value, false)?,
             "root" => {
                 if value.is_empty() {
                     return Err("must name a directory".into());
@@ -306,6 +343,12 @@ impl Config {
             "max_rate" => self.max_rate = parse_num(value, "bytes per second")?,
             "anon_max_rate" => self.anon_max_rate = parse_num(value, "bytes per second")?,
             "shutdown_grace" => self.shutdown_grace = parse_num(value, "seconds")?,
+            "tls" => self.tls = parse_tls_mode(value)?,
+            "tls_cert_file" => self.tls_cert_file = optional_path(value),
+            "tls_key_file" => self.tls_key_file = optional_path(value),
+            "tls_anon_required" => self.tls_anon_required = parse_bool(value)?,
+            "tls_implicit_listen" => self.tls_implicit_listen = parse_listen_list(value, true)?,
+            "tls_require_reuse" => self.tls_require_reuse = parse_bool(value)?,
             _ => return Err("unknown key".into()),
         }
         Ok(())
@@ -317,12 +360,7 @@ impl Config {
             if b { "yes" } else { "no" }.into()
         }
         match key {
-            "listen" => self
-                .listen
-                .iter()
-                .map(|a| a.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
+            "listen" => show_addrs(&self.listen),
             "root" => self.root.display().to_string(),
             "anonymous_enable" => yn(self.anonymous_enable),
             "anon_root" => self.anon_root.clone(),
@@ -363,6 +401,17 @@ impl Config {
             "max_rate" => self.max_rate.to_string(),
             "anon_max_rate" => self.anon_max_rate.to_string(),
             "shutdown_grace" => self.shutdown_grace.to_string(),
+            "tls" => match self.tls {
+                TlsMode::No => "no",
+                TlsMode::Yes => "yes",
+                TlsMode::Required => "required",
+            }
+            .into(),
+            "tls_cert_file" => show_path(&self.tls_cert_file),
+            "tls_key_file" => show_path(&self.tls_key_file),
+            "tls_anon_required" => yn(self.tls_anon_required),
+            "tls_implicit_listen" => show_addrs(&self.tls_implicit_listen),
+            "tls_require_reuse" => yn(self.tls_require_reuse),
             _ => String::new(),
         }
     }
@@ -436,11 +485,38 @@ impl Config {
                 "proxy_protocol = yes needs the balancers' addresses here".into(),
             ));
         }
+        self.validate_tls()
+            .map_err(|(key, reason)| err(key, reason))?;
         if !self.root.is_dir() {
             return Err(err(
                 "root",
                 format!("{} is not a directory", self.root.display()),
             ));
+        }
+        Ok(())
+    }
+
+    /// The TLS keys hang together, and TLS is asked for only from a build that has it.
+    fn validate_tls(&self) -> Result<(), (&'static str, String)> {
+        if self.tls == TlsMode::No {
+            return match self.tls_implicit_listen.is_empty() {
+                true => Ok(()),
+                false => Err(("tls_implicit_listen", "needs tls = yes or required".into())),
+            };
+        }
+        if !cfg!(feature = "tls") {
+            return Err(("tls", "this minftpd was built without TLS (build it with the cargo feature tls, e.g. make static FEATURES=tls)".into()));
+        }
+        for (key, path) in [
+            ("tls_cert_file", &self.tls_cert_file),
+            ("tls_key_file", &self.tls_key_file),
+        ] {
+            if path.is_none() {
+                return Err((
+                    key,
+                    "must name a PEM file when tls is yes or required".into(),
+                ));
+            }
         }
         Ok(())
     }
@@ -462,6 +538,11 @@ impl Config {
 
 fn optional_path(value: &str) -> Option<PathBuf> {
     (!value.is_empty()).then(|| PathBuf::from(value))
+}
+
+fn show_addrs(addrs: &[SocketAddr]) -> String {
+    let text: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+    text.join(", ")
 }
 
 fn show_path(path: &Option<PathBuf>) -> String {

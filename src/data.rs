@@ -29,6 +29,8 @@ macro_rules! stream_io {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
                 match self {
                     Self::Plain(tcp) => std::io::Read::read(tcp, buf),
+                    #[cfg(feature = "tls")]
+                    Self::Tls(tls) => std::io::Read::read(&mut **tls, buf),
                 }
             }
         }
@@ -37,12 +39,16 @@ macro_rules! stream_io {
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
                 match self {
                     Self::Plain(tcp) => std::io::Write::write(tcp, buf),
+                    #[cfg(feature = "tls")]
+                    Self::Tls(tls) => std::io::Write::write(&mut **tls, buf),
                 }
             }
 
             fn flush(&mut self) -> std::io::Result<()> {
                 match self {
                     Self::Plain(tcp) => std::io::Write::flush(tcp),
+                    #[cfg(feature = "tls")]
+                    Self::Tls(tls) => std::io::Write::flush(&mut **tls),
                 }
             }
         }
@@ -52,6 +58,8 @@ macro_rules! stream_io {
             fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
                 match self {
                     Self::Plain(tcp) => std::os::fd::AsFd::as_fd(tcp),
+                    #[cfg(feature = "tls")]
+                    Self::Tls(tls) => std::os::fd::AsFd::as_fd(&**tls),
                 }
             }
         }
@@ -59,30 +67,34 @@ macro_rules! stream_io {
 }
 pub(crate) use stream_io;
 
-/// An open data connection: plain TCP today, one variant per transport, so
-/// the transfer loops are written once. Binary downloads pick sendfile(2)
-/// for the variants it serves in one place, `send_binary`.
+/// An open data connection: plain TCP or (PROT P) TLS, so the transfer loops
+/// are written once. Binary downloads pick sendfile(2) for plain TCP, the one
+/// variant it serves, in one place, `send_binary`.
 pub enum DataStream {
     Plain(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<crate::tls::TlsStream>),
 }
 
 impl DataStream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            DataStream::Plain(tcp) => tcp,
+            #[cfg(feature = "tls")]
+            DataStream::Tls(tls) => tls.tcp(),
+        }
+    }
+
     /// Non-blocking during a transfer: `Watch::wait` polls it with the control
     /// connection, so ABOR is heard and a stall times out.
     fn set_nonblocking(&self) -> io::Result<()> {
-        match self {
-            DataStream::Plain(tcp) => tcp.set_nonblocking(true),
-        }
+        self.tcp().set_nonblocking(true)
     }
 
     /// Applies the data timeout to both directions (listings write blocking).
     pub fn set_timeouts(&self, timeout: Duration) -> io::Result<()> {
-        match self {
-            DataStream::Plain(tcp) => {
-                tcp.set_read_timeout(Some(timeout))?;
-                tcp.set_write_timeout(Some(timeout))
-            }
-        }
+        self.tcp().set_read_timeout(Some(timeout))?;
+        self.tcp().set_write_timeout(Some(timeout))
     }
 }
 
@@ -296,6 +308,11 @@ pub type Outcome = Result<u64, (Failure, u64)>;
 pub trait ControlLink {
     fn fd(&self) -> BorrowedFd<'_>;
     fn abort_requested(&mut self) -> io::Result<bool>;
+    /// Control input already read from the socket but not yet looked at
+    /// (TLS decrypts whole records): polling the socket would not show it.
+    fn buffered(&mut self) -> bool {
+        false
+    }
 }
 
 /// What a transfer watches besides its data socket: the control connection
@@ -342,6 +359,9 @@ impl<'a> Watch<'a> {
     /// Waits until `sock` is ready for `events`, handling control input meanwhile.
     fn wait(&mut self, sock: BorrowedFd, events: i16, moved: u64) -> Result<(), (Failure, u64)> {
         let deadline = Instant::now() + self.timeout;
+        if self.control.buffered() {
+            self.check_abort(moved)?;
+        }
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -372,8 +392,8 @@ fn nonblocking(sock: &DataStream) -> Result<(), (Failure, u64)> {
 }
 
 /// Sends `len` bytes of a file (its size when opened, less `offset`) in binary
-/// mode. The one place that chooses sendfile(2): every variant today is plain
-/// TCP, which it serves.
+/// mode. The one place that chooses sendfile(2): plain TCP only, as TLS must
+/// encrypt in user space.
 pub fn send_binary(
     sock: &mut DataStream,
     file: &File,
@@ -384,6 +404,50 @@ pub fn send_binary(
     nonblocking(sock)?;
     match sock {
         DataStream::Plain(tcp) => sendfile(tcp, file, offset, len, watch),
+        #[cfg(feature = "tls")]
+        DataStream::Tls(_) => send_buffered(sock, file, offset, len, watch),
+    }
+}
+
+/// Binary download through user space (TLS): the file is read in 256 KiB
+/// pieces, which rustls cuts into full-size records.
+#[cfg(feature = "tls")]
+fn send_buffered(
+    sock: &mut DataStream,
+    file: &File,
+    offset: u64,
+    len: u64,
+    watch: &mut Watch,
+) -> Outcome {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; watch.throttle.slice(COPY_BUFFER)];
+    let mut moved = 0u64;
+    while moved < len {
+        let want = buf.len().min((len - moved) as usize);
+        let n = match file.read_at(&mut buf[..want], offset + moved) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err((Failure::File(e), moved)),
+        };
+        write_all(sock, &buf[..n], watch, moved)?;
+        moved += n as u64;
+        watch.progress(n, moved)?;
+    }
+    flush(sock, watch, moved)?;
+    Ok(moved)
+}
+
+/// Waits until what the stream buffers (TLS records) has gone out: a
+/// transfer is complete only then. Plain TCP buffers nothing.
+fn flush(sock: &mut DataStream, watch: &mut Watch, moved: u64) -> Result<(), (Failure, u64)> {
+    loop {
+        match sock.flush() {
+            Ok(()) => return Ok(()),
+            Err(e) if would_block(&e) => watch.wait(sock.as_fd(), sys::POLLOUT, moved)?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err((Failure::Network(e), moved)),
+        }
     }
 }
 
@@ -444,7 +508,7 @@ pub fn send_ascii(
     let mut moved = 0u64;
     loop {
         let n = match file.read(&mut inbuf) {
-            Ok(0) => return Ok(moved),
+            Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err((Failure::File(e), moved)),
@@ -455,6 +519,8 @@ pub fn send_ascii(
         moved += outbuf.len() as u64;
         watch.progress(outbuf.len(), moved)?;
     }
+    flush(sock, watch, moved)?;
+    Ok(moved)
 }
 
 /// Receives into `out` until the client closes the data connection in order.

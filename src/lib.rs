@@ -20,3 +20,5 @@ pub mod server;
 pub mod session;
 #[allow(unsafe_code)]
 pub mod sys;
+#[cfg(feature = "tls")]
+pub mod tls;

@@ -81,6 +81,11 @@ fn options() -> getopts::Options {
         "inetd",
         "serve one session on the socket on standard input (inetd)",
     );
+    o.optflag(
+        "",
+        "implicit-tls",
+        "the inherited connection (--inetd, systemd Accept=yes) is implicit FTPS",
+    );
     o.optopt(
         "c",
         "config",
@@ -316,7 +321,11 @@ fn main() -> ExitCode {
         print!("{}", config.to_file_text());
         return ExitCode::SUCCESS;
     }
-    match start(config, m.opt_present("inetd")) {
+    match start(
+        config,
+        m.opt_present("inetd"),
+        m.opt_present("implicit-tls"),
+    ) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Config(e)) => {
             ::log::error!("{e}");
@@ -340,19 +349,30 @@ fn runtime(e: impl std::fmt::Display) -> Failure {
     Failure::Runtime(e.to_string())
 }
 
-/// Where the sessions come from.
+/// Where the sessions come from; true marks implicit FTPS.
 enum Sockets {
-    Listeners(Vec<std::net::TcpListener>),
-    One(std::net::TcpStream),
+    Listeners(Vec<(std::net::TcpListener, bool)>),
+    One(std::net::TcpStream, bool),
 }
 
 impl Sockets {
     fn raw_fds(&self) -> Vec<RawFd> {
         match self {
-            Sockets::Listeners(l) => l.iter().map(|l| l.as_raw_fd()).collect(),
-            Sockets::One(s) => vec![s.as_raw_fd()],
+            Sockets::Listeners(l) => l.iter().map(|(l, _)| l.as_raw_fd()).collect(),
+            Sockets::One(s, _) => vec![s.as_raw_fd()],
         }
     }
+}
+
+/// Standalone: the `listen` addresses, then the implicit FTPS ones.
+fn bind_all(config: &Config) -> io::Result<Vec<(std::net::TcpListener, bool)>> {
+    let plain = server::bind(&config.listen)?
+        .into_iter()
+        .map(|l| (l, false));
+    let implicit = server::bind(&config.tls_implicit_listen)?;
+    Ok(plain
+        .chain(implicit.into_iter().map(|l| (l, true)))
+        .collect())
 }
 
 /// What SIGHUP does with the accounts.
@@ -367,17 +387,25 @@ enum Reload {
 }
 
 /// Start-up steps 2 to 5 of DESIGN.md, then serving.
-fn start(config: Config, inetd: bool) -> Result<(), Failure> {
+fn start(config: Config, inetd: bool, implicit_tls: bool) -> Result<(), Failure> {
     sys::tune_malloc();
+    if implicit_tls && config.tls == config::TlsMode::No {
+        return Err(Failure::Config(
+            "--implicit-tls needs tls = yes or required".into(),
+        ));
+    }
     // 2. the sockets
     let sockets = if inetd {
         activation::clear_systemd_env();
-        Sockets::One(activation::inetd_connection().map_err(runtime)?)
+        Sockets::One(
+            activation::inetd_connection().map_err(runtime)?,
+            implicit_tls,
+        )
     } else {
         match activation::systemd_sockets().map_err(runtime)? {
             Some(activation::Inherited::Listeners(l)) => Sockets::Listeners(l),
-            Some(activation::Inherited::Connection(c)) => Sockets::One(c),
-            None => Sockets::Listeners(server::bind(&config.listen).map_err(runtime)?),
+            Some(activation::Inherited::Connection(c)) => Sockets::One(c, implicit_tls),
+            None => Sockets::Listeners(bind_all(&config).map_err(runtime)?),
         }
     };
     // Nothing a parent leaked (an fd to /etc, a socket) may follow us into the
@@ -386,7 +414,7 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
 
     // 3. everything outside the served root: logs, accounts, the root itself
     let stderr_unusable =
-        matches!(sockets, Sockets::One(_)) || sys::is_socket(sys::borrow_stdio(2));
+        matches!(sockets, Sockets::One(..)) || sys::is_socket(sys::borrow_stdio(2));
     let destination = log::open_destination(
         config.log_file.as_deref(),
         &config.syslog_socket,
@@ -408,6 +436,8 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
     };
     let root = fs::Root::open(&config.root)
         .map_err(|e| Failure::Config(format!("root {}: {e}", config.root.display())))?;
+    #[cfg(feature = "tls")]
+    let certs = load_certs(&config).map_err(Failure::Config)?;
 
     // 4. confinement and identity
     let chrooted = confine(&config)?;
@@ -443,12 +473,14 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
         xferlog,
         shutdown: AtomicBool::new(false),
         waiting,
+        #[cfg(feature = "tls")]
+        tls: certs,
     });
     sys::install_signal_handlers().map_err(runtime)?;
 
     // 5. serve
     match sockets {
-        Sockets::One(stream) => {
+        Sockets::One(stream, implicit) => {
             // The session runs beside the main thread so that signals mean the
             // same as standalone: SIGHUP reloads, SIGTERM ends an idle session
             // with 421 and gives a running transfer the grace.
@@ -457,26 +489,34 @@ fn start(config: Config, inetd: bool) -> Result<(), Failure> {
             let session = std::thread::Builder::new()
                 .name("session".into())
                 .spawn(move || match server::arrival(&stream, &session_ctx) {
-                    Some(arrival) => session::run(stream, arrival, &session_ctx, ticket, &|| {}),
+                    Some(arrival) => {
+                        let start = session::Start {
+                            arrival,
+                            ticket,
+                            implicit,
+                        };
+                        session::run(stream, &session_ctx, start, &|| {})
+                    }
                     None => session_ctx.waiting.leave(&ticket),
                 })
                 .map_err(runtime)?;
-            wait_for_signals(&ctx, &reload, || session.is_finished());
+            wait_for_signals(&ctx, &reload, chrooted, || session.is_finished());
             shut_down(&ctx, grace, || usize::from(!session.is_finished()));
             Ok(())
         }
         Sockets::Listeners(listeners) => {
             // Said only now, when the daemon is confined and ready: tests and
             // scripts read the bound address (port 0 works) from this line.
-            for listener in &listeners {
+            for (listener, implicit) in &listeners {
+                let kind = if *implicit { " (implicit FTPS)" } else { "" };
                 match listener.local_addr() {
-                    Ok(addr) => ::log::info!("listening on {addr}"),
+                    Ok(addr) => ::log::info!("listening on {addr}{kind}"),
                     Err(e) => ::log::warn!("listening on an unknown address: {e}"),
                 }
             }
             let pool = server::Pool::start(Arc::clone(&ctx)).map_err(runtime)?;
             server::spawn_acceptors(listeners, &pool).map_err(runtime)?;
-            wait_for_signals(&ctx, &reload, || false);
+            wait_for_signals(&ctx, &reload, chrooted, || false);
             shut_down(&ctx, grace, || pool.busy());
             Ok(())
         }
@@ -523,14 +563,54 @@ fn confine(config: &Config) -> Result<bool, Failure> {
     Ok(config.chroot)
 }
 
-/// The main thread's job once serving: reload the users file on SIGHUP, and
-/// return on SIGTERM or SIGINT, or once `done` says there is nothing to serve.
-fn wait_for_signals(ctx: &session::Context, reload: &Reload, done: impl Fn() -> bool) {
+/// The main thread's job once serving: reload the users file and the
+/// certificate on SIGHUP, and return on SIGTERM or SIGINT, or once `done`
+/// says there is nothing to serve.
+fn wait_for_signals(
+    ctx: &session::Context,
+    reload: &Reload,
+    chrooted: bool,
+    done: impl Fn() -> bool,
+) {
     while !sys::termination_requested() && !done() {
         std::thread::sleep(Duration::from_millis(100));
         if sys::take_reload_request() {
             reload_users(ctx, reload);
+            #[cfg(feature = "tls")]
+            reload_certs(ctx, chrooted);
+            #[cfg(not(feature = "tls"))]
+            let _ = chrooted;
         }
+    }
+}
+
+/// Step 3 for TLS: the certificate and key, read before the chroot; any
+/// problem stops start-up and names the file.
+#[cfg(feature = "tls")]
+fn load_certs(config: &Config) -> Result<Option<minftpd::tls::Certs>, String> {
+    let (config::TlsMode::Yes | config::TlsMode::Required) = config.tls else {
+        return Ok(None);
+    };
+    let (Some(cert), Some(key)) = (&config.tls_cert_file, &config.tls_key_file) else {
+        return Err("tls needs tls_cert_file and tls_key_file".into());
+    };
+    let certs = minftpd::tls::Certs::load(cert, key)?;
+    ::log::info!("TLS certificate: {}", cert.display());
+    Ok(Some(certs))
+}
+
+/// SIGHUP: the certificate is read again by its path when that is reachable,
+/// as the accounts are (see `reload_users`); a bad new one keeps the old.
+#[cfg(feature = "tls")]
+fn reload_certs(ctx: &session::Context, chrooted: bool) {
+    let Some(certs) = &ctx.tls else { return };
+    if chrooted {
+        ::log::warn!("SIGHUP: the TLS certificate cannot be re-read inside the chroot; restart minftpd to use a renewed one");
+        return;
+    }
+    match certs.reload() {
+        Ok(()) => ::log::info!("SIGHUP: reloaded the TLS certificate"),
+        Err(e) => ::log::error!("SIGHUP: keeping the old TLS certificate: {e}"),
     }
 }
 

@@ -67,10 +67,17 @@ impl PerIp {
     }
 }
 
-/// A connection for a worker, the address its place in `PerIp` was counted
-/// under (None when that waits for the PROXY header), and its place among
-/// the sessions waiting to log in.
-type Job = (TcpStream, Option<IpAddr>, Ticket);
+/// A connection for a worker.
+struct Job {
+    stream: TcpStream,
+    /// The address its place in `PerIp` was counted under; None when that
+    /// waits for the PROXY header.
+    counted: Option<IpAddr>,
+    /// Its place among the sessions waiting to log in.
+    ticket: Ticket,
+    /// It came to an implicit FTPS listener.
+    implicit: bool,
+}
 
 /// The fixed pool: `max_clients` workers waiting on one queue. A connection is
 /// queued only after a worker has been reserved for it, so it never waits.
@@ -108,10 +115,10 @@ impl Pool {
         let stack_low = crate::sys::stack_low_end().ok();
         loop {
             let job = jobs.lock().unwrap_or_else(|e| e.into_inner()).recv();
-            let Ok((stream, counted, ticket)) = job else {
+            let Ok(job) = job else {
                 return;
             };
-            self.serve(stream, counted, ticket);
+            self.serve(job);
             // A waiting worker keeps only the stack it needs to wait: after
             // a busy minute the pool returns to its idle memory.
             if let Some(low) = stack_low {
@@ -123,7 +130,13 @@ impl Pool {
     /// Learns whom the connection serves (reading a PROXY header if there is
     /// a balancer in front), counts that address if the acceptor could not,
     /// and runs the session.
-    fn serve(&self, stream: TcpStream, counted: Option<IpAddr>, ticket: Ticket) {
+    fn serve(&self, job: Job) {
+        let Job {
+            stream,
+            counted,
+            ticket,
+            implicit,
+        } = job;
         let Some(arrival) = arrival(&stream, &self.ctx) else {
             return self.release(counted, &ticket);
         };
@@ -142,8 +155,13 @@ impl Pool {
                 ip
             }
         };
+        let start = session::Start {
+            arrival,
+            ticket,
+            implicit,
+        };
         self.serve_isolated(ip, |release| {
-            session::run(stream, arrival, &self.ctx, ticket, release)
+            session::run(stream, &self.ctx, start, release)
         });
     }
 
@@ -210,10 +228,12 @@ impl Pool {
         Ok(ticket)
     }
 
-    /// Hands an accepted connection to a worker, or answers 421 and closes it.
-    /// Behind a balancer the peer is the balancer: the client's address is
-    /// counted by the worker once the header has named it.
-    pub fn dispatch(&self, stream: TcpStream) {
+    /// Hands an accepted connection to a worker, or answers 421 and closes it
+    /// (in clear text also on an implicit listener: a TLS client then fails
+    /// its handshake at once instead of waiting). Behind a balancer the peer
+    /// is the balancer: the client's address is counted by the worker once
+    /// the header has named it.
+    pub fn dispatch(&self, stream: TcpStream, implicit: bool) {
         let Ok(peer) = stream.peer_addr() else { return };
         let counted = match self.ctx.data.proxy {
             Some(_) => None,
@@ -221,13 +241,17 @@ impl Pool {
         };
         match self.admit(counted) {
             Ok(ticket) => {
-                if let Err(
-                    mpsc::TrySendError::Full((_, _, ticket))
-                    | mpsc::TrySendError::Disconnected((_, _, ticket)),
-                ) = self.queue.try_send((stream, counted, ticket))
+                let job = Job {
+                    stream,
+                    counted,
+                    ticket,
+                    implicit,
+                };
+                if let Err(mpsc::TrySendError::Full(job) | mpsc::TrySendError::Disconnected(job)) =
+                    self.queue.try_send(job)
                 {
                     // Cannot happen while reservations are counted right; undo anyway.
-                    self.release(counted, &ticket);
+                    self.release(counted, &job.ticket);
                 }
             }
             Err(reason) => refuse(stream, peer, reason),
@@ -263,10 +287,10 @@ pub fn arrival(stream: &TcpStream, ctx: &Context) -> Option<Arrival> {
 }
 
 /// Accepts on one listener forever, handing connections to the pool.
-pub fn accept_loop(listener: TcpListener, pool: Arc<Pool>) {
+pub fn accept_loop(listener: TcpListener, pool: Arc<Pool>, implicit: bool) {
     loop {
         match listener.accept() {
-            Ok((stream, _)) => pool.dispatch(stream),
+            Ok((stream, _)) => pool.dispatch(stream, implicit),
             Err(e) => {
                 log::error!("accept: {e}");
                 // EMFILE and friends: back off instead of spinning.
@@ -276,14 +300,14 @@ pub fn accept_loop(listener: TcpListener, pool: Arc<Pool>) {
     }
 }
 
-/// Starts one acceptor thread per listener.
-pub fn spawn_acceptors(listeners: Vec<TcpListener>, pool: &Arc<Pool>) -> io::Result<()> {
-    for (n, listener) in listeners.into_iter().enumerate() {
+/// Starts one acceptor thread per listener; true marks an implicit FTPS one.
+pub fn spawn_acceptors(listeners: Vec<(TcpListener, bool)>, pool: &Arc<Pool>) -> io::Result<()> {
+    for (n, (listener, implicit)) in listeners.into_iter().enumerate() {
         let pool = Arc::clone(pool);
         std::thread::Builder::new()
             .name(format!("accept-{n}"))
             .stack_size(WORKER_STACK)
-            .spawn(move || accept_loop(listener, pool))?;
+            .spawn(move || accept_loop(listener, pool, implicit))?;
     }
     Ok(())
 }
@@ -316,6 +340,8 @@ mod tests {
             xferlog: None,
             shutdown: AtomicBool::new(false),
             waiting: session::Waiting::new(max_clients, Duration::from_secs(60)),
+            #[cfg(feature = "tls")]
+            tls: None,
         };
         Pool::start(Arc::new(ctx)).unwrap()
     }

@@ -14,3 +14,5 @@ mod proxy;
 mod security;
 mod soak;
 mod startup;
+#[cfg(feature = "tls")]
+mod tls;

@@ -19,11 +19,24 @@ use std::time::{Duration, Instant};
 pub const MAX_LINE: usize = 4096;
 const OVERFLOW: usize = 2 * MAX_LINE;
 
-/// The control connection's bytes: plain TCP today, one variant per transport,
-/// so the reader and the handlers are written once (Read, Write and AsFd come
-/// from `data::stream_io`, shared with `DataStream`).
+/// The control connection's bytes: plain TCP or TLS (after AUTH TLS, or on an
+/// implicit listener), so the reader and the handlers are written once (Read,
+/// Write and AsFd come from `data::stream_io`, shared with `DataStream`).
 pub(super) enum ControlStream {
     Plain(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<crate::tls::TlsStream>),
+}
+
+impl ControlStream {
+    /// Decrypted bytes rustls holds that a poll of the socket cannot show.
+    fn has_plaintext(&mut self) -> bool {
+        match self {
+            ControlStream::Plain(_) => false,
+            #[cfg(feature = "tls")]
+            ControlStream::Tls(tls) => tls.has_plaintext(),
+        }
+    }
 }
 
 data::stream_io!(ControlStream);
@@ -112,6 +125,18 @@ impl Control {
         }
     }
 
+    /// AUTH TLS: the plain stream, to run the handshake on. Whatever the
+    /// client sent after AUTH in clear text is dropped, so that no command
+    /// injected before the handshake runs as if it came over TLS.
+    #[cfg(feature = "tls")]
+    pub(super) fn plain_for_upgrade(&mut self) -> io::Result<TcpStream> {
+        self.buf.clear();
+        match &self.stream {
+            ControlStream::Plain(tcp) => tcp.try_clone(),
+            ControlStream::Tls(_) => Err(io::Error::other("already TLS")),
+        }
+    }
+
     /// Reads once more from the socket into the buffer.
     fn fill(&mut self) -> io::Result<usize> {
         let mut chunk = [0u8; 1024];
@@ -130,16 +155,13 @@ impl Control {
     /// During a transfer: has the client sent ABOR? Other commands stay queued
     /// for after the transfer. A closed control connection is an error.
     fn abort_requested(&mut self) -> io::Result<bool> {
-        let ready = sys::poll(&[(self.stream.as_fd(), sys::POLLIN)], Some(Duration::ZERO))?;
-        if ready[0] == 0 {
-            return Ok(false);
+        if !self.stream.has_plaintext() {
+            let ready = sys::poll(&[(self.stream.as_fd(), sys::POLLIN)], Some(Duration::ZERO))?;
+            if ready[0] == 0 {
+                return Ok(false);
+            }
         }
-        if self.fill()? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "control connection closed",
-            ));
-        }
+        self.fill_available()?;
         let mut start = 0;
         while let Some(len) = self.buf[start..].iter().position(|&b| b == b'\n') {
             let end = start + len + 1;
@@ -159,6 +181,33 @@ impl Control {
         Ok(false)
     }
 
+    /// Reads what the socket has, and under TLS every record rustls has
+    /// decrypted, so nothing waits unseen once this returns. A TLS record
+    /// that has only partly arrived is no error: the rest comes later.
+    fn fill_available(&mut self) -> io::Result<()> {
+        loop {
+            match self.fill() {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        "control connection closed",
+                    ))
+                }
+                Ok(_) if self.buf.len() <= MAX_LINE * 4 && self.stream.has_plaintext() => {}
+                Ok(_) => return Ok(()),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(())
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     pub(super) fn send(&mut self, code: u16, text: &str) -> io::Result<()> {
         self.stream.write_all(&reply::format(code, text))
     }
@@ -171,5 +220,9 @@ impl data::ControlLink for Control {
 
     fn abort_requested(&mut self) -> io::Result<bool> {
         Control::abort_requested(self)
+    }
+
+    fn buffered(&mut self) -> bool {
+        self.stream.has_plaintext()
     }
 }

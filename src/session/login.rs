@@ -65,6 +65,11 @@ impl Session<'_> {
         if self.identity.is_some() {
             return r(NOT_LOGGED_IN, "Can't change to another user.");
         }
+        let anonymous = auth::is_anonymous_name(&String::from_utf8_lossy(&name));
+        if let Some(refusal) = self.refuse_plain_login(anonymous) {
+            log::info!("{}: plain login refused: tls = required", self.peer);
+            return refusal;
+        }
         self.user = Some(String::from_utf8_lossy(&name).chars().take(64).collect());
         r(NEED_PASSWORD, "Please specify the password.")
     }

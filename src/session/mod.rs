@@ -21,12 +21,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 mod control;
 mod files;
 mod login;
+mod secure;
 mod transfer;
 mod waiting;
 
 pub use control::MAX_LINE;
 use control::{Control, ControlStream, Input, SHUTDOWN_CHECK};
 use login::PreLogin;
+use secure::Secure;
 use transfer::{ListKind, StoreKind};
 pub use waiting::{Ticket, Waiting};
 
@@ -42,6 +44,9 @@ pub struct Context {
     pub shutdown: AtomicBool,
     /// Sessions that have not logged in yet (see `waiting.rs`).
     pub waiting: Waiting,
+    /// The certificate (tls = yes or required), replaced on SIGHUP.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::Certs>,
 }
 
 impl Context {
@@ -121,20 +126,28 @@ struct Session<'a> {
     pre_login: PreLogin<'a>,
     /// Gives back the session's worker and its address's count (see `send_last`).
     release_slot: &'a dyn Fn(),
+    secure: Secure,
+}
+
+/// How a connection came to its session.
+pub struct Start {
+    /// Who the client is (behind a balancer: from its PROXY header).
+    pub arrival: Arrival,
+    /// Its place among the sessions waiting to log in (`Pool::admit`, or
+    /// inetd mode).
+    pub ticket: Ticket,
+    /// It came to an implicit FTPS listener and starts with a TLS handshake.
+    pub implicit: bool,
 }
 
 /// Serves one control connection until QUIT, timeout, error or a closed socket.
-/// `arrival` says who the client is (behind a balancer: from its PROXY
-/// header); `ticket` is its place among the sessions waiting to log in
-/// (`Pool::admit`, or inetd mode); `release_slot` gives back what the pool
-/// reserved for it, before the last reply.
-pub fn run(
-    stream: TcpStream,
-    arrival: Arrival,
-    ctx: &Context,
-    ticket: Ticket,
-    release_slot: &dyn Fn(),
-) {
+/// `release_slot` gives back what the pool reserved for it, before the last reply.
+pub fn run(stream: TcpStream, ctx: &Context, start: Start, release_slot: &dyn Fn()) {
+    let Start {
+        arrival,
+        ticket,
+        implicit,
+    } = start;
     let peer = arrival.peer;
     let local = stream
         .local_addr()
@@ -177,8 +190,9 @@ pub fn run(
         login_deadline: started + Duration::from_secs(ctx.config.login_timeout),
         pre_login: PreLogin::held(&ctx.waiting, ticket),
         release_slot,
+        secure: Secure::default(),
     };
-    if let Err(e) = session.serve() {
+    if let Err(e) = session.start(implicit) {
         log::debug!("session {peer}: {e}");
     }
     log::log!(
@@ -189,6 +203,27 @@ pub fn run(
 }
 
 impl Session<'_> {
+    /// The handshake first on an implicit listener (data is then protected
+    /// by default, as implicit clients expect), then the commands.
+    fn start(&mut self, implicit: bool) -> io::Result<()> {
+        if implicit {
+            #[cfg(feature = "tls")]
+            {
+                let ControlStream::Plain(tcp) = &self.ctl.stream else {
+                    return Ok(());
+                };
+                let tcp = tcp.try_clone()?;
+                if self.upgrade_control(tcp).is_err() {
+                    return Ok(());
+                }
+                self.secure.private = true;
+            }
+            #[cfg(not(feature = "tls"))]
+            return Ok(());
+        }
+        self.serve()
+    }
+
     fn serve(&mut self) -> io::Result<()> {
         let banner = self.ctx.config.banner.clone();
         self.ctl.send(READY, &banner)?;
@@ -350,15 +385,16 @@ impl Session<'_> {
             Command::Stat(path) => self.stat(&path)?,
             Command::Help(_) => r(HELP, HELP_TEXT),
             Command::Noop => r(OK, "NOOP ok."),
-            Command::Feat => r(STATUS, FEATURES),
+            Command::Feat => r(STATUS, self.features()),
             Command::Opts(arg) => self.opts(&arg),
             Command::Host(_) if self.identity.is_some() => {
                 r(BAD_SEQUENCE, "HOST must come before login.")
             }
             Command::Host(_) => r(READY, "Host accepted."),
-            Command::Auth => r(NOT_IMPLEMENTED, "TLS is not supported."),
-            Command::Pbsz => r(NOT_IMPLEMENTED, "TLS is not supported."),
-            Command::Prot => r(NO_TLS, "Only PROT C without TLS."),
+            Command::Auth(tls) => return self.auth(tls),
+            Command::Pbsz => self.pbsz(),
+            Command::Prot(level) => self.prot(level),
+            Command::Ccc => self.ccc(),
             Command::BadArgument(why) => r(BAD_ARGUMENT, why),
             Command::Unknown(_) => r(SYNTAX_ERROR, "Unknown command."),
         };

@@ -121,6 +121,10 @@ impl Session<'_> {
     /// Opens the data connection that PASV/EPSV/PORT/EPRT prepared: a passive
     /// one from the control peer only, an active one within `connect_timeout`.
     fn open_data(&mut self) -> Result<DataStream, Reply> {
+        if let Some(refusal) = self.refuse_plain_data() {
+            self.pending = Pending::None;
+            return Err(refusal);
+        }
         let settings = &self.ctx.data;
         let stream = match std::mem::take(&mut self.pending) {
             Pending::None => return Err(r(CANT_OPEN_DATA, "Use PORT, PASV or EPSV first.")),
@@ -164,11 +168,15 @@ impl Session<'_> {
         if kind == ListKind::Mlsd && !self.root().stat(vpath).is_ok_and(|st| st.is_dir()) {
             return Ok(r(BAD_ARGUMENT, "MLSD needs a directory."));
         }
-        let mut sock = match self.open_data() {
+        let sock = match self.open_data() {
             Ok(sock) => sock,
             Err(reply) => return Ok(reply),
         };
         self.send(r(OPENING_DATA, "Here comes the directory listing."))?;
+        let mut sock = match self.protect_data(sock) {
+            Ok(sock) => sock,
+            Err(reply) => return Ok(reply),
+        };
         // Listings write through a blocking buffer: the socket timeouts bound a stall.
         if sock.set_timeouts(self.ctx.data.data_timeout).is_err() {
             return Ok(r(CANT_OPEN_DATA, "Failed to set up data connection."));
@@ -206,7 +214,7 @@ impl Session<'_> {
             Ok((file, st)) => (file, st.size),
             Err(e) => return Ok(from_fs(&e)),
         };
-        let mut sock = match self.open_data() {
+        let sock = match self.open_data() {
             Ok(sock) => sock,
             Err(reply) => return Ok(reply),
         };
@@ -218,6 +226,10 @@ impl Session<'_> {
                 show(arg)
             ),
         ))?;
+        let mut sock = match self.protect_data(sock) {
+            Ok(sock) => sock,
+            Err(reply) => return Ok(reply),
+        };
         let started = Instant::now();
         let ascii = self.ascii;
         let rate = self.rate_limit();
@@ -277,7 +289,7 @@ impl Session<'_> {
             Ok(target) => target,
             Err(e) => return Ok(from_fs(&e)),
         };
-        let mut sock = match self.open_data() {
+        let sock = match self.open_data() {
             Ok(sock) => sock,
             Err(reply) => return Ok(reply),
         };
@@ -289,6 +301,10 @@ impl Session<'_> {
             _ => "Ok to send data.".to_string(),
         };
         self.send(r(OPENING_DATA, opening))?;
+        let mut sock = match self.protect_data(sock) {
+            Ok(sock) => sock,
+            Err(reply) => return Ok(reply),
+        };
         let started = Instant::now();
         let ascii = self.ascii;
         let rate = self.rate_limit();
