@@ -6,6 +6,7 @@ pub mod activation;
 pub mod auth;
 pub mod command;
 pub mod config;
+pub mod daemon;
 pub mod data;
 pub mod entries;
 pub mod fs;
