@@ -193,12 +193,16 @@ fn passive_port_seed() -> u32 {
 /// address is closed at once and logged, and the wait goes on: a racing
 /// attacker can neither steal the data nor break the real client's transfer.
 /// Behind a balancer (`proxy`) the address compared is the one its PROXY
-/// header names, read within what is left of the wait.
+/// header names, read within what is left of the wait. The control
+/// connection is watched meanwhile: a client that goes away (or sends ABOR)
+/// frees the worker at once instead of after `timeout`, so EPSV, RETR and a
+/// hang-up cannot hold a worker for the whole accept wait.
 pub fn accept_passive(
     listener: &TcpListener,
     control_peer: IpAddr,
     timeout: Duration,
     proxy: Option<&crate::relay::Relay>,
+    control: &mut dyn ControlLink,
 ) -> io::Result<TcpStream> {
     let deadline = Instant::now() + timeout;
     loop {
@@ -206,7 +210,13 @@ pub fn accept_passive(
         if left.is_zero() {
             return Err(io::Error::from(io::ErrorKind::TimedOut));
         }
-        let ready = sys::poll(&[(listener.as_fd(), sys::POLLIN)], Some(left))?;
+        let ready = sys::poll(
+            &[(listener.as_fd(), sys::POLLIN), (control.fd(), sys::POLLIN)],
+            Some(left),
+        )?;
+        if ready[1] != 0 && control.abort_requested()? {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "ABOR"));
+        }
         if ready[0] == 0 {
             continue;
         }

@@ -1128,3 +1128,44 @@ fn idle_connections_make_room_for_a_new_client() {
     idlers[0].expect_closed();
     idlers[1].ok("NOOP", 200);
 }
+
+/// A client that asks for a passive transfer and hangs up before connecting
+/// frees its worker at once, not after accept_timeout: otherwise EPSV, RETR
+/// and a hang-up a second hold every worker with no connection open.
+#[test]
+fn a_client_gone_before_its_data_connection_frees_the_worker() {
+    let server = Server::start(hostile_root(), &["-A", "--max-clients", "1"]);
+    let mut ftp = server.anon();
+    let port = ftp.epsv_port();
+    ftp.send_raw(b"RETR /inside.txt\r\n");
+    drop(ftp); // gone without connecting to `port`
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let mut next = server.connect();
+        if next.greeting.code == 220 {
+            next.login("anonymous", "x");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker waited for a data connection to {port} nobody will make: {}",
+            next.greeting.text
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// ABOR while the server waits for the passive data connection is answered
+/// at once (426, then 226), not after accept_timeout.
+#[test]
+fn abor_while_waiting_for_the_data_connection() {
+    let server = Server::start(hostile_root(), &["-A"]);
+    let mut ftp = server.anon();
+    let _port = ftp.epsv_port();
+    ftp.send_raw(b"RETR /inside.txt\r\n");
+    std::thread::sleep(Duration::from_millis(200));
+    ftp.send_raw(b"ABOR\r\n");
+    assert_eq!(ftp.reply().code, 426);
+    assert_eq!(ftp.reply().code, 226);
+    assert_eq!(ftp.retr("/inside.txt"), b"inside");
+}

@@ -125,24 +125,31 @@ impl Client {
     }
 
     /// The code of the next reply (skipping the inner lines of multi-line ones).
-    fn reply(&mut self) -> std::io::Result<u16> {
+    fn reply(&mut self) -> std::io::Result<(u16, String)> {
         loop {
             let line = self.line()?;
             if line.len() >= 4 && line[3] == b' ' {
                 let code = std::str::from_utf8(&line[..3])
                     .ok()
                     .and_then(|c| c.parse().ok());
-                return code.ok_or_else(|| std::io::Error::other("bad reply"));
+                let text = String::from_utf8_lossy(&line[4..]).trim_end().to_string();
+                return code
+                    .map(|code| (code, text))
+                    .ok_or_else(|| std::io::Error::other("bad reply"));
             }
         }
     }
 
+    /// The next reply must be `code`; else an error naming what came (its
+    /// text too, so that the failure kinds say which limit refused).
     fn expect(&mut self, code: u16) -> std::io::Result<()> {
-        let got = self.reply()?;
+        let (got, text) = self.reply()?;
         if got == code {
             Ok(())
         } else {
-            Err(std::io::Error::other(format!("expected {code}, got {got}")))
+            Err(std::io::Error::other(format!(
+                "expected {code}, got {got} {text}"
+            )))
         }
     }
 

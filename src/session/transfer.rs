@@ -133,13 +133,22 @@ impl Session<'_> {
                 self.peer.ip(),
                 settings.accept_timeout,
                 settings.proxy.as_ref(),
+                &mut self.ctl,
             ),
             Pending::Active(target) => data::connect_active(target, self.local.ip(), settings),
         };
-        let stream = stream.map_err(|e| {
-            log::info!("{}: data connection failed: {e}", self.peer);
-            r(CANT_OPEN_DATA, "Failed to establish data connection.")
-        })?;
+        let stream = match stream {
+            Ok(stream) => stream,
+            // ABOR while waiting: 426 for the transfer, then ABOR's own 226.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                let _ = self.send(r(TRANSFER_ABORTED, "No data connection; transfer aborted."));
+                return Err(r(TRANSFER_DONE, "ABOR successful."));
+            }
+            Err(e) => {
+                log::info!("{}: data connection failed: {e}", self.peer);
+                return Err(r(CANT_OPEN_DATA, "Failed to establish data connection."));
+            }
+        };
         Ok(DataStream::Plain(stream))
     }
 

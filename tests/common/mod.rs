@@ -455,12 +455,17 @@ impl Ftp {
 
     /// EPSV, then a data connection to the announced port.
     pub fn epsv(&mut self) -> TcpStream {
-        let reply = self.ok("EPSV", 229);
-        let port: u16 = reply.text.split('|').nth(3).unwrap().parse().unwrap();
+        let port = self.epsv_port();
         let addr = SocketAddr::new(self.ctl.peer_addr().unwrap().ip(), port);
         let data = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
         data.set_read_timeout(Some(TIMEOUT)).unwrap();
         data
+    }
+
+    /// EPSV without connecting: the announced port.
+    pub fn epsv_port(&mut self) -> u16 {
+        let reply = self.ok("EPSV", 229);
+        reply.text.split('|').nth(3).unwrap().parse().unwrap()
     }
 
     /// PASV: the announced address.
