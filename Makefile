@@ -31,7 +31,7 @@ UNITS    = minftpd.socket minftpd.service minftpd-inetd.socket minftpd-inetd@.se
 # Each skipped test appends "module::test: reason" here (tests/common skip()).
 SKIPS    = target/test-skips.txt
 
-.PHONY: all build run test skips test-static test-cross soak bench check man-lint static conf-example install uninstall clean help
+.PHONY: all build run test skips test-static test-cross soak bench bench-tls check man-lint static conf-example install uninstall clean help
 
 all: build ## Build the release binary (target/release/minftpd)
 
@@ -88,6 +88,10 @@ soak: ## A minute of 200 concurrent sessions with random cuts (MINFTPD_SOAK_SECS
 
 bench: build ## Benchmark minftpd against vsftpd (when installed) and print a table
 	$(CARGO) bench --bench ftpbench
+
+# cargo bench builds target/release/minftpd itself, here with the feature.
+bench-tls: ## The FTPS rows of the benchmark (minftpd built with --features tls, vsftpd with ssl_enable=YES)
+	$(CARGO) bench --features tls --bench ftpbench -- --tls
 
 check: ## cargo fmt --check and cargo clippy with warnings as errors
 	$(CARGO) fmt --check
