@@ -12,6 +12,15 @@ FEATURES ?=
 CARGO_FEATURES = $(if $(FEATURES),--features $(FEATURES))
 # ring compiles C for the target: a musl C compiler (Debian: musl-tools).
 export CC_x86_64_unknown_linux_musl ?= x86_64-linux-musl-gcc
+# For aarch64 there is no Debian musl cross compiler; the glibc one
+# (gcc-aarch64-linux-gnu) serves, because ring's C and assembly call nothing
+# of libc but memcpy and memset, which musl provides at the link. Only the TLS
+# build compiles C, so only it needs (and sets) these.
+comma := ,
+ifneq ($(filter tls,$(subst $(comma), ,$(FEATURES))),)
+export CC_aarch64_unknown_linux_musl ?= aarch64-linux-gnu-gcc
+export AR_aarch64_unknown_linux_musl ?= aarch64-linux-gnu-ar
+endif
 
 SBINDIR  = $(PREFIX)/sbin
 MANDIR   = $(PREFIX)/share/man
@@ -22,7 +31,7 @@ UNITS    = minftpd.socket minftpd.service minftpd-inetd.socket minftpd-inetd@.se
 # Each skipped test appends "module::test: reason" here (tests/common skip()).
 SKIPS    = target/test-skips.txt
 
-.PHONY: all build run test skips test-static soak bench check man-lint static conf-example install uninstall clean help
+.PHONY: all build run test skips test-static test-cross soak bench bench-tls check man-lint static conf-example install uninstall clean help
 
 all: build ## Build the release binary (target/release/minftpd)
 
@@ -62,11 +71,27 @@ test-static: ## make static, then the test that checks and serves with that bina
 	  $(CARGO) test --test tests deploy::static_binary -- --ignored || status=$$?; \
 	$(MAKE) -s skips; exit $$status
 
+# aarch64 musl, default and FTPS builds (own target directory), each run
+# under qemu-user: --help and a LIST served to curl (tests/qemu-smoke.sh).
+CROSS_TARGET = aarch64-unknown-linux-musl
+test-cross: ## make static for aarch64 musl, default and FEATURES=tls, each checked under qemu-aarch64
+	@set -e; for features in '' tls; do \
+	  built=$$(CARGO_TARGET_DIR='$(CURDIR)/target/cross-test' $(MAKE) -s static TARGET=$(CROSS_TARGET) FEATURES=$$features); \
+	  printf '%s\n' "$$built"; \
+	  bin=$$(printf '%s\n' "$$built" | sed -n 's/^static: built .*: \(.*\), [0-9]* bytes$$/\1/p'); \
+	  test -n "$$bin" || { echo "test-cross: make static did not say what it built" >&2; exit 1; }; \
+	  tests/qemu-smoke.sh qemu-aarch64 "$$bin" $$features; \
+	done
+
 soak: ## A minute of 200 concurrent sessions with random cuts (MINFTPD_SOAK_SECS to change)
 	$(CARGO) test --release --test tests soak -- --ignored --nocapture
 
 bench: build ## Benchmark minftpd against vsftpd (when installed) and print a table
 	$(CARGO) bench --bench ftpbench
+
+# cargo bench builds target/release/minftpd itself, here with the feature.
+bench-tls: ## The FTPS rows of the benchmark (minftpd built with --features tls, vsftpd with ssl_enable=YES)
+	$(CARGO) bench --features tls --bench ftpbench -- --tls
 
 check: ## cargo fmt --check and cargo clippy with warnings as errors
 	$(CARGO) fmt --check

@@ -806,6 +806,11 @@ pub fn set_nonblocking(fd: BorrowedFd, on: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// fchmodat2's number: 452 on every architecture minftpd builds for (the
+/// syscall table is shared since Linux 5.1), but the libc crate only names it
+/// for some (not aarch64 musl), so it is spelled out here.
+const SYS_FCHMODAT2: libc::c_long = 452;
+
 /// `fchmodat2(dir, name, mode, AT_SYMLINK_NOFOLLOW)` (Linux 6.6+): changes the
 /// mode of the entry itself, never of what a symlink there points to (such an
 /// entry fails with `EOPNOTSUPP`). `ENOSYS` on older kernels.
@@ -814,7 +819,7 @@ pub fn fchmodat_nofollow(dir: BorrowedFd, name: &[u8], mode: u32) -> io::Result<
     // SAFETY: name is NUL-terminated; the other arguments are integers.
     retry(|| unsafe {
         libc::syscall(
-            libc::SYS_fchmodat2,
+            SYS_FCHMODAT2,
             dir.as_raw_fd(),
             name.as_ptr(),
             mode as libc::c_uint,

@@ -1,25 +1,35 @@
 //! `make bench`: minftpd against vsftpd, side by side in one run.
 //!
-//! A load generator written with std only, so that the client is never the
-//! bottleneck. Each workload prints one line of figures per server and round;
+//! A load generator written with std (and rustls for the client side of
+//! `--tls`), so that the client is never the bottleneck. Each workload prints one line of figures per server and round;
 //! the rounds alternate the servers (A B A B) and the table at the end holds
 //! medians and the ratio minftpd/vsftpd, oriented so that above 1 means
 //! minftpd is better. vsftpd takes part when /usr/sbin/vsftpd exists; the bench
 //! writes its own config and starts it in the foreground on a loopback port.
 //!
-//! Options: `--rounds N` (default 3), `--only a,b`, `--quick` (small sizes).
+//! Options: `--rounds N` (default 3), `--only a,b`, `--quick` (small sizes),
+//! `--tls` (FTPS rows instead: both servers with one self-signed certificate;
+//! needs minftpd built with `--features tls`, as `make bench-tls` does),
+//! `--rsa` (with `--tls`: an RSA 2048 key instead of ECDSA P-256).
+
+mod client;
+mod servers;
+mod tls;
+
+use client::Ftp;
+use servers::{memory, minftpd_binary, start, Kind, Server};
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(60);
 const IDLE_SESSIONS: usize = 200;
 
 extern "C" {
@@ -40,6 +50,8 @@ struct Options {
     rounds: usize,
     only: Option<Vec<String>>,
     sizes: Sizes,
+    tls: bool,
+    rsa: bool,
 }
 
 fn options() -> Options {
@@ -50,6 +62,8 @@ fn options() -> Options {
     let mut rounds = 3;
     let mut only = None;
     let mut quick = false;
+    let mut tls = false;
+    let mut rsa = false;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
@@ -62,7 +76,13 @@ fn options() -> Options {
                 only = Some(args[i].split(',').map(String::from).collect());
             }
             "--quick" => quick = true,
-            other => panic!("unknown argument {other}; use --rounds N, --only a,b, --quick"),
+            "--tls" => tls = true,
+            "--rsa" => rsa = true,
+            other => {
+                panic!(
+                    "unknown argument {other}; use --rounds N, --only a,b, --quick, --tls, --rsa"
+                )
+            }
         }
         i += 1;
     }
@@ -89,6 +109,8 @@ fn options() -> Options {
         rounds,
         only,
         sizes,
+        tls,
+        rsa,
     }
 }
 
@@ -157,268 +179,6 @@ fn account(name: &str) -> Option<(u32, u32)> {
     })
 }
 
-// ------------------------------------------------------------------ servers
-
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
-enum Kind {
-    Minftpd,
-    Vsftpd,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Minftpd => "minftpd",
-            Kind::Vsftpd => "vsftpd",
-        }
-    }
-}
-
-struct Server {
-    kind: Kind,
-    child: Child,
-    addr: SocketAddr,
-    /// vsftpd's config directory, removed with the server.
-    conf: Option<PathBuf>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(conf) = &self.conf {
-            let _ = std::fs::remove_dir_all(conf);
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_ready(addr: SocketAddr) {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Ok(mut s) = TcpStream::connect(addr) {
-            s.set_read_timeout(Some(TIMEOUT)).unwrap();
-            let mut buf = [0u8; 64];
-            if s.read(&mut buf)
-                .map(|n| buf[..n].starts_with(b"220"))
-                .unwrap_or(false)
-            {
-                let _ = s.write_all(b"QUIT\r\n");
-                return;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "server on {addr} never became ready"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn start(kind: Kind, data: &Data) -> Server {
-    match kind {
-        Kind::Minftpd => start_minftpd(data),
-        Kind::Vsftpd => start_vsftpd(data),
-    }
-}
-
-fn minftpd_binary() -> PathBuf {
-    if let Ok(path) = std::env::var("MINFTPD") {
-        return PathBuf::from(path);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/minftpd")
-}
-
-fn start_minftpd(data: &Data) -> Server {
-    let mut child = Command::new(minftpd_binary())
-        .args([
-            "-c",
-            "/dev/null",
-            "-A",
-            "-w",
-            "-l",
-            "127.0.0.1:0",
-            "-o",
-            "anon_upload_dir=/upload",
-        ])
-        .args([
-            "--max-clients",
-            "300",
-            "--max-per-ip",
-            "300",
-            "-o",
-            "log_level=info",
-            "-r",
-        ])
-        .arg(&data.dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start minftpd (run `cargo build --release` first)");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines.next().expect("minftpd exited").unwrap();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.trim().parse().unwrap();
-        }
-    };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    wait_ready(addr);
-    Server {
-        kind: Kind::Minftpd,
-        child,
-        addr,
-        conf: None,
-    }
-}
-
-fn start_vsftpd(data: &Data) -> Server {
-    let port = free_port();
-    let conf_dir = data.dir.with_extension("vsftpd");
-    std::fs::create_dir_all(conf_dir.join("empty")).unwrap();
-    let conf = conf_dir.join("vsftpd.conf");
-    let text = format!(
-        "listen=YES\nlisten_address=127.0.0.1\nlisten_port={port}\nbackground=NO\nanonymous_enable=YES\n\
-         local_enable=NO\nanon_root={}\nno_anon_password=YES\nwrite_enable=YES\nanon_upload_enable=YES\n\
-         anon_mkdir_write_enable=YES\npasv_enable=YES\nuse_sendfile=YES\nmax_clients=0\nmax_per_ip=0\n\
-         xferlog_enable=NO\nseccomp_sandbox=NO\nsecure_chroot_dir={}\nconnect_from_port_20=NO\n\
-         idle_session_timeout=600\ndata_connection_timeout=600\n",
-        data.dir.display(),
-        conf_dir.join("empty").display()
-    );
-    std::fs::write(&conf, text).unwrap();
-    let child = Command::new("/usr/sbin/vsftpd")
-        .arg(&conf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start vsftpd");
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    wait_ready(addr);
-    Server {
-        kind: Kind::Vsftpd,
-        child,
-        addr,
-        conf: Some(conf_dir),
-    }
-}
-
-// ------------------------------------------------------------------ FTP client
-
-struct Ftp {
-    ctl: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Ftp {
-    fn connect(addr: SocketAddr) -> Ftp {
-        let ctl = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
-        ctl.set_read_timeout(Some(TIMEOUT)).unwrap();
-        ctl.set_nodelay(true).unwrap();
-        let mut ftp = Ftp {
-            ctl,
-            buf: Vec::with_capacity(512),
-        };
-        ftp.expect(220);
-        ftp
-    }
-
-    fn login(addr: SocketAddr) -> Ftp {
-        let mut ftp = Ftp::connect(addr);
-        ftp.anonymous();
-        ftp.cmd("TYPE I", 200);
-        ftp
-    }
-
-    /// vsftpd with no_anon_password logs anonymous in at USER already.
-    fn anonymous(&mut self) {
-        self.ctl.write_all(b"USER anonymous\r\n").unwrap();
-        match self.reply() {
-            (230, _) => {}
-            (331, _) => {
-                self.cmd("PASS bench@", 230);
-            }
-            (_, line) => panic!("USER anonymous: {line}"),
-        }
-    }
-
-    fn line(&mut self) -> String {
-        loop {
-            if let Some(end) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                let line: Vec<u8> = self.buf.drain(..end + 2).collect();
-                return String::from_utf8_lossy(&line).into_owned();
-            }
-            let mut chunk = [0u8; 1024];
-            let n = self.ctl.read(&mut chunk).expect("control read");
-            assert!(n > 0, "control connection closed");
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    fn reply(&mut self) -> (u16, String) {
-        loop {
-            let line = self.line();
-            if line.len() >= 4 && line.as_bytes()[3] == b' ' {
-                return (line[..3].parse().unwrap_or(0), line);
-            }
-        }
-    }
-
-    fn expect(&mut self, code: u16) -> String {
-        let (got, line) = self.reply();
-        assert_eq!(got, code, "{line}");
-        line
-    }
-
-    fn cmd(&mut self, line: &str, code: u16) -> String {
-        self.ctl
-            .write_all(format!("{line}\r\n").as_bytes())
-            .unwrap();
-        self.expect(code)
-    }
-
-    fn epsv(&mut self) -> TcpStream {
-        let reply = self.cmd("EPSV", 229);
-        let port: u16 = reply.split('|').nth(3).unwrap().parse().unwrap();
-        let data =
-            TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), TIMEOUT).unwrap();
-        data.set_read_timeout(Some(TIMEOUT)).unwrap();
-        data
-    }
-
-    /// Runs a download command; bytes received.
-    fn fetch(&mut self, line: &str, buf: &mut [u8]) -> u64 {
-        let mut data = self.epsv();
-        self.cmd(line, 150);
-        let mut total = 0u64;
-        loop {
-            let n = data.read(buf).unwrap();
-            if n == 0 {
-                break;
-            }
-            total += n as u64;
-        }
-        drop(data);
-        self.expect(226);
-        total
-    }
-
-    fn quit(mut self) {
-        self.cmd("QUIT", 221);
-    }
-}
-
 // ------------------------------------------------------------------ workloads
 
 /// One workload's figures: name of the figure and its value (higher is better
@@ -437,7 +197,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn retr_big(server: &Server, sizes: &Sizes) -> Figures {
-    let mut ftp = Ftp::login(server.addr);
+    let mut ftp = Ftp::login(server.addr, &server.tls);
     let mut buf = vec![0u8; 1 << 20];
     let started = Instant::now();
     let mut bytes = 0;
@@ -454,22 +214,13 @@ fn retr_big(server: &Server, sizes: &Sizes) -> Figures {
 }
 
 fn stor_big(server: &Server, sizes: &Sizes, data: &Data, round: usize) -> Figures {
-    let mut ftp = Ftp::login(server.addr);
+    let mut ftp = Ftp::login(server.addr, &server.tls);
     let block: Vec<u8> = (0..1 << 20).map(|i| (i % 253) as u8).collect();
     let started = Instant::now();
     let mut bytes = 0;
     for rep in 0..sizes.big_reps {
         let name = format!("upload/big-{}-{round}-{rep}", server.kind.name());
-        let mut conn = ftp.epsv();
-        ftp.cmd(&format!("STOR {name}"), 150);
-        let mut left = sizes.big;
-        while left > 0 {
-            let n = left.min(block.len() as u64) as usize;
-            conn.write_all(&block[..n]).unwrap();
-            left -= n as u64;
-        }
-        drop(conn);
-        ftp.expect(226);
+        ftp.store(&format!("STOR {name}"), &block, sizes.big);
         let size = ftp.cmd(&format!("SIZE {name}"), 213);
         assert_eq!(
             size.trim_end().split(' ').nth(1),
@@ -511,10 +262,10 @@ fn timed_workers(
 }
 
 fn small_files(server: &Server, sizes: &Sizes) -> Figures {
-    let addr = server.addr;
+    let (addr, tls) = (server.addr, server.tls.clone());
     let count = sizes.small_files;
     let (lat, secs) = timed_workers(16, sizes.window, move |w, deadline| {
-        let mut ftp = Ftp::login(addr);
+        let mut ftp = Ftp::login(addr, &tls);
         let mut buf = vec![0u8; 8192];
         let mut lat = Vec::new();
         let mut n = w * 97;
@@ -536,12 +287,12 @@ fn small_files(server: &Server, sizes: &Sizes) -> Figures {
 }
 
 fn login_churn(server: &Server, sizes: &Sizes) -> Figures {
-    let addr = server.addr;
+    let (addr, tls) = (server.addr, server.tls.clone());
     let (lat, secs) = timed_workers(8, sizes.window, move |_, deadline| {
         let mut lat = Vec::new();
         while Instant::now() < deadline {
             let t = Instant::now();
-            let mut ftp = Ftp::connect(addr);
+            let mut ftp = Ftp::connect(addr, &tls);
             ftp.anonymous();
             ftp.quit();
             lat.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -561,7 +312,7 @@ fn list_big(server: &Server, sizes: &Sizes) -> Figures {
     } else {
         &["LIST", "MLSD"]
     };
-    let mut ftp = Ftp::login(server.addr);
+    let mut ftp = Ftp::login(server.addr, &server.tls);
     let mut buf = vec![0u8; 1 << 16];
     for verb in verbs {
         let started = Instant::now();
@@ -590,8 +341,9 @@ fn concurrent_retr(server: &Server, sizes: &Sizes, sessions: usize) -> Figures {
     let handles: Vec<_> = (0..sessions)
         .map(|_| {
             let go = Arc::clone(&go);
+            let tls = server.tls.clone();
             std::thread::spawn(move || {
-                let mut ftp = Ftp::login(addr);
+                let mut ftp = Ftp::login(addr, &tls);
                 let mut buf = vec![0u8; 1 << 18];
                 while !go.load(Ordering::Acquire) {
                     std::thread::yield_now();
@@ -613,70 +365,12 @@ fn concurrent_retr(server: &Server, sizes: &Sizes, sessions: usize) -> Figures {
     )]
 }
 
-/// Every process of the server: the pid and all its descendants.
-fn process_tree(root: u32) -> Vec<u32> {
-    let mut parents = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let after = stat.rsplit(')').next().unwrap_or("");
-        let ppid: u32 = after
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
-        parents.push((pid, ppid));
-    }
-    let mut tree = vec![root];
-    let mut i = 0;
-    while i < tree.len() {
-        let parent = tree[i];
-        tree.extend(
-            parents
-                .iter()
-                .filter(|(_, pp)| *pp == parent)
-                .map(|(p, _)| *p),
-        );
-        i += 1;
-    }
-    tree
-}
-
-/// (PSS, RSS) in KiB summed over the server's processes.
-fn memory(root: u32) -> (u64, u64) {
-    let mut pss = 0;
-    let mut rss = 0;
-    for pid in process_tree(root) {
-        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) else {
-            continue;
-        };
-        for line in text.lines() {
-            let value = || {
-                line.split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0)
-            };
-            if line.starts_with("Pss:") {
-                pss += value();
-            } else if line.starts_with("Rss:") {
-                rss += value();
-            }
-        }
-    }
-    (pss, rss)
-}
-
 fn idle_memory(server: &Server) -> Figures {
     let pid = server.child.id();
     std::thread::sleep(Duration::from_millis(300));
     let (pss0, rss0) = memory(pid);
     let mut sessions: Vec<Ftp> = (0..IDLE_SESSIONS)
-        .map(|_| Ftp::login(server.addr))
+        .map(|_| Ftp::login(server.addr, &server.tls))
         .collect();
     std::thread::sleep(Duration::from_millis(500));
     let (pss1, rss1) = memory(pid);
@@ -788,7 +482,12 @@ fn main() {
         minftpd_binary().exists(),
         "build minftpd first: cargo build --release"
     );
-    let workloads: Vec<&str> = WORKLOADS
+    let cert = opts.tls.then(|| tls::Cert::create(opts.rsa));
+    if let Some(cert) = &cert {
+        tls::check_minftpd(&minftpd_binary(), cert);
+    }
+    let all = if opts.tls { tls::WORKLOADS } else { WORKLOADS };
+    let workloads: Vec<&str> = all
         .iter()
         .copied()
         .filter(|w| {
@@ -814,8 +513,14 @@ fn main() {
                 order.reverse();
             }
             for kind in order {
-                let server = start(kind, &data);
-                let figures = run_workload(workload, &server, &opts.sizes, &data, round);
+                let server = start(kind, &data, cert.as_ref());
+                if round == 0 && cert.is_some() && workload == &workloads[0] {
+                    let ftp = Ftp::connect(server.addr, &server.tls);
+                    println!("{} negotiates {}", kind.name(), ftp.describe());
+                    ftp.quit();
+                }
+                let name = tls::plain_name(workload);
+                let figures = run_workload(name, &server, &opts.sizes, &data, round);
                 drop(server);
                 let text: Vec<String> =
                     figures.iter().map(|(k, v)| format!("{k} {v:.1}")).collect();
@@ -846,7 +551,10 @@ fn print_table(
     println!("| --- | --- | ---: | ---: | ---: |");
     let mut rows: Vec<(&String, &String)> = results.keys().map(|(w, f, _)| (w, f)).collect();
     rows.dedup();
-    let order = |w: &str| WORKLOADS.iter().position(|x| *x == w).unwrap_or(99);
+    let order = |w: &str| {
+        let plain = WORKLOADS.iter().position(|x| *x == tls::plain_name(w));
+        (w != tls::plain_name(w), plain.unwrap_or(99))
+    };
     rows.sort_by_key(|(w, f)| (order(w), (*f).clone()));
     rows.dedup();
     for (workload, figure) in rows {
