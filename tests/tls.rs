@@ -5,6 +5,7 @@ use crate::common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// A self-signed P-256 certificate for `cn`, written into `dir` as
@@ -417,5 +418,90 @@ fn bad_certificates_stop_start_up_naming_the_file() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(stderr.contains(named), "must name {named}: {stderr}");
+    }
+}
+
+/// Active mode under PROT P: the server connects to the client and is still
+/// the TLS server on that connection (RFC 4217 section 7). Python's ftplib
+/// (lftp too; Debian 12's curl fails active FTPS on its own side).
+#[test]
+fn active_mode_data_is_protected_too() {
+    if !have_all(&["python3", "openssl"]) {
+        return;
+    }
+    let root = TempDir::new("tls-active");
+    root.write("f.bin", &pattern(500_000));
+    let (server, _etc) = tls_server(root, &["-o", "tls=required"]);
+    let script = format!(
+        "{}f.set_pasv(False)\n\
+         b = io.BytesIO(); f.retrbinary('RETR f.bin', b.write)\n\
+         f.storbinary('STOR up.bin', io.BytesIO(b.getvalue()))\n\
+         print(len(b.getvalue())); f.quit()\n",
+        ftplib_prelude(server.port())
+    );
+    assert_eq!(python(&script).trim(), "500000");
+    assert_eq!(server.root.read("up.bin"), pattern(500_000));
+    assert!(
+        server.wait_for_log("RETR \"/f.bin\" ok"),
+        "{}",
+        server.log()
+    );
+    server.finish();
+}
+
+/// Implicit FTPS from each way systemd and inetd start minftpd: Accept=no
+/// with a socket named `ftps`, Accept=yes and inetd style with
+/// `--implicit-tls`.
+#[test]
+fn implicit_ftps_from_socket_activation_and_inetd() {
+    if !have_all(&["curl", "openssl", "systemd-socket-activate"]) {
+        return;
+    }
+    let root = TempDir::new("tls-activated");
+    root.write("f.txt", b"implicit");
+    let etc = TempDir::new("tls-activated-etc");
+    let (cert, key) = make_cert(&etc, "server", "minftpd-activated");
+    let cert = format!("tls_cert_file={}", cert.display());
+    let key = format!("tls_key_file={}", key.display());
+    let served = root.path().to_str().unwrap().to_string();
+    let server_args = [
+        "-c",
+        "/dev/null",
+        "-A",
+        "-r",
+        &served,
+        "-o",
+        "tls=yes",
+        "-o",
+        &cert,
+        "-o",
+        &key,
+    ];
+    for (activator, minftpd) in [
+        (&["--fdname=ftps"][..], &[][..]),
+        (&["-a"][..], &["--implicit-tls"][..]),
+        (&["-a", "--inetd"][..], &["--inetd", "--implicit-tls"][..]),
+    ] {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut args = vec!["-l", listen.as_str()];
+        args.extend_from_slice(activator);
+        args.push(BIN);
+        args.extend_from_slice(&server_args);
+        args.extend_from_slice(minftpd);
+        let mut guard = Kill::spawn(
+            Command::new("systemd-socket-activate")
+                .args(&args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
+        wait_listening(&mut guard, port).unwrap();
+        let url = format!("ftps://127.0.0.1:{port}/f.txt");
+        assert_eq!(
+            curl_ok(&["-k", &url]),
+            b"implicit",
+            "{activator:?} {minftpd:?}"
+        );
     }
 }
