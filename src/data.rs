@@ -245,19 +245,39 @@ pub fn accept_passive(
 
 /// Connects to the client for an active-mode transfer, from `local` (the
 /// control connection's local address) port 20 when so configured.
+/// The control connection is watched while the connect waits, as the
+/// passive accept does: a hang-up frees the worker, ABOR ends the wait.
 pub fn connect_active(
     target: SocketAddr,
     local: IpAddr,
     settings: &Settings,
+    control: &mut dyn ControlLink,
 ) -> io::Result<TcpStream> {
-    if settings.from_port_20 {
-        sys::connect_from(
-            SocketAddr::new(local.to_canonical(), 20),
+    let stream = if settings.from_port_20 {
+        sys::start_connect(
+            Some(SocketAddr::new(local.to_canonical(), 20)),
             SocketAddr::new(target.ip().to_canonical(), target.port()),
-            settings.connect_timeout,
-        )
+        )?
     } else {
-        TcpStream::connect_timeout(&target, settings.connect_timeout)
+        sys::start_connect(None, target)?
+    };
+    let deadline = Instant::now() + settings.connect_timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::from(io::ErrorKind::TimedOut));
+        }
+        let ready = sys::poll(
+            &[(stream.as_fd(), sys::POLLOUT), (control.fd(), sys::POLLIN)],
+            Some(left),
+        )?;
+        if ready[1] != 0 && control.abort_requested()? {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "ABOR"));
+        }
+        if ready[0] != 0 {
+            sys::finish_connect(&stream)?;
+            return Ok(stream);
+        }
     }
 }
 

@@ -421,6 +421,21 @@ pub fn connect_from(
     peer: std::net::SocketAddr,
     timeout: Duration,
 ) -> io::Result<TcpStream> {
+    let stream = start_connect(Some(local), peer)?;
+    if poll(&[(stream_fd(&stream), POLLOUT)], Some(timeout))?[0] == 0 {
+        return Err(io::Error::from(io::ErrorKind::TimedOut));
+    }
+    finish_connect(&stream)?;
+    Ok(stream)
+}
+
+/// Starts a non-blocking connect to `peer`, from `local` when given (bound
+/// with `SO_REUSEADDR`: port 20). Wait for the socket to be writable, then
+/// call `finish_connect`.
+pub fn start_connect(
+    local: Option<std::net::SocketAddr>,
+    peer: std::net::SocketAddr,
+) -> io::Result<TcpStream> {
     let domain = if peer.is_ipv4() {
         libc::AF_INET
     } else {
@@ -428,25 +443,29 @@ pub fn connect_from(
     };
     // SAFETY: plain integer arguments.
     let fd = owned(check(unsafe {
-        libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0)
-    })?);
-    setsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
-    let (addr, len) = sockaddr(&local);
-    // SAFETY: addr is a valid sockaddr of len bytes.
-    check(unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&addr as *const libc::sockaddr_storage).cast(),
-            len,
+        libc::socket(
+            domain,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
         )
-    })?;
-    let stream = TcpStream::from(fd);
-    stream.set_nonblocking(true)?;
+    })?);
+    if let Some(local) = local {
+        setsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+        let (addr, len) = sockaddr(&local);
+        // SAFETY: addr is a valid sockaddr of len bytes.
+        check(unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_storage).cast(),
+                len,
+            )
+        })?;
+    }
     let (addr, len) = sockaddr(&peer);
     // SAFETY: addr is a valid sockaddr of len bytes.
     let ret = unsafe {
         libc::connect(
-            stream.as_raw_fd(),
+            fd.as_raw_fd(),
             (&addr as *const libc::sockaddr_storage).cast(),
             len,
         )
@@ -456,17 +475,18 @@ pub fn connect_from(
         if err.raw_os_error() != Some(libc::EINPROGRESS) {
             return Err(err);
         }
-        let ready = poll(&[(stream_fd(&stream), POLLOUT)], Some(timeout))?;
-        if ready[0] == 0 {
-            return Err(io::Error::from(io::ErrorKind::TimedOut));
-        }
-        let so_error = getsockopt_int(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_ERROR)?;
-        if so_error != 0 {
-            return Err(io::Error::from_raw_os_error(so_error));
-        }
     }
-    stream.set_nonblocking(false)?;
-    Ok(stream)
+    Ok(TcpStream::from(fd))
+}
+
+/// Ends a connect that `start_connect` began, once its socket polled
+/// writable: its error if it failed, else the stream made blocking again.
+pub fn finish_connect(stream: &TcpStream) -> io::Result<()> {
+    let so_error = getsockopt_int(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_ERROR)?;
+    if so_error != 0 {
+        return Err(io::Error::from_raw_os_error(so_error));
+    }
+    stream.set_nonblocking(false)
 }
 
 fn stream_fd(stream: &TcpStream) -> BorrowedFd<'_> {

@@ -229,6 +229,41 @@ fn active_connect_times_out_after_connect_timeout() {
     ftp.ok("NOOP", 200);
 }
 
+/// While the server waits for an active connect, the control connection is
+/// watched: ABOR is answered at once, and a client that hangs up frees the
+/// worker instead of holding it for connect_timeout (60 s here).
+#[test]
+fn an_active_connect_wait_answers_abor_and_notices_a_hang_up() {
+    if !have("python3") {
+        return;
+    }
+    let (_hang, port) = hanging_port();
+    let root = TempDir::new("conn-watch");
+    root.write("f", b"never sent");
+    let server = Server::start(root, &["-A", "--max-clients", "1"]);
+    let port_cmd = format!("PORT 127,0,0,1,{},{}", port >> 8, port & 255);
+    let mut ftp = server.anon();
+    ftp.ok(&port_cmd, 200);
+    ftp.send_raw(b"RETR f\r\n");
+    std::thread::sleep(Duration::from_millis(200));
+    ftp.send_raw(b"ABOR\r\n");
+    assert_eq!(ftp.reply().code, 426);
+    assert_eq!(ftp.reply().code, 226);
+    ftp.ok(&port_cmd, 200);
+    ftp.send_raw(b"RETR f\r\n");
+    drop(ftp);
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let mut next = server.connect();
+        if next.greeting.code == 220 {
+            next.login("anonymous", "x");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", next.greeting.text);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 // ------------------------------------------------------------------ xferlog
 
 /// The fields of each xferlog line after the 5 of the date: transfer-time,

@@ -135,7 +135,9 @@ impl Session<'_> {
                 settings.proxy.as_ref(),
                 &mut self.ctl,
             ),
-            Pending::Active(target) => data::connect_active(target, self.local.ip(), settings),
+            Pending::Active(target) => {
+                data::connect_active(target, self.local.ip(), settings, &mut self.ctl)
+            }
         };
         let stream = match stream {
             Ok(stream) => stream,
