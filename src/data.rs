@@ -206,20 +206,8 @@ pub fn accept_passive(
 ) -> io::Result<TcpStream> {
     let deadline = Instant::now() + timeout;
     loop {
+        wait_watching_control(listener.as_fd(), sys::POLLIN, deadline, control)?;
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::Error::from(io::ErrorKind::TimedOut));
-        }
-        let ready = sys::poll(
-            &[(listener.as_fd(), sys::POLLIN), (control.fd(), sys::POLLIN)],
-            Some(left),
-        )?;
-        if ready[1] != 0 && control.abort_requested()? {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, "ABOR"));
-        }
-        if ready[0] == 0 {
-            continue;
-        }
         let (stream, addr) = listener.accept()?;
         let addr = match proxy {
             None => addr,
@@ -262,21 +250,32 @@ pub fn connect_active(
         sys::start_connect(None, target)?
     };
     let deadline = Instant::now() + settings.connect_timeout;
+    wait_watching_control(stream.as_fd(), sys::POLLOUT, deadline, control)?;
+    sys::finish_connect(&stream)?;
+    Ok(stream)
+}
+
+/// Waits until `fd` is ready for `events`, watching the control connection
+/// meanwhile: its end is an error (the worker is freed at once), ABOR is
+/// `Interrupted`, and `deadline` passing is `TimedOut`. Other commands stay
+/// queued in the control buffer.
+fn wait_watching_control(
+    fd: BorrowedFd,
+    events: i16,
+    deadline: Instant,
+    control: &mut dyn ControlLink,
+) -> io::Result<()> {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(io::Error::from(io::ErrorKind::TimedOut));
         }
-        let ready = sys::poll(
-            &[(stream.as_fd(), sys::POLLOUT), (control.fd(), sys::POLLIN)],
-            Some(left),
-        )?;
+        let ready = sys::poll(&[(fd, events), (control.fd(), sys::POLLIN)], Some(left))?;
         if ready[1] != 0 && control.abort_requested()? {
             return Err(io::Error::new(io::ErrorKind::Interrupted, "ABOR"));
         }
         if ready[0] != 0 {
-            sys::finish_connect(&stream)?;
-            return Ok(stream);
+            return Ok(());
         }
     }
 }

@@ -71,24 +71,6 @@ fn inetd_mode_refuses_a_terminal_or_file_on_standard_input() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs a socket on standard input"));
 }
 
-fn socket_activate(port: u16, extra: &[&str], minftpd_args: &[&str], root: &TempDir) -> Kill {
-    let listen = format!("127.0.0.1:{port}");
-    let mut args = vec!["-l", listen.as_str()];
-    args.extend_from_slice(extra);
-    args.push(BIN);
-    args.extend_from_slice(&["-c", "/dev/null", "-A", "-r", root.path().to_str().unwrap()]);
-    args.extend_from_slice(minftpd_args);
-    let mut guard = Kill::spawn(
-        Command::new("systemd-socket-activate")
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    wait_listening(&mut guard, port).unwrap();
-    guard
-}
-
 #[test]
 fn systemd_accept_no_hands_over_the_listener() {
     if !have("systemd-socket-activate") || !have("curl") {

@@ -5,7 +5,6 @@ use crate::common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// A self-signed P-256 certificate for `cn`, written into `dir` as
@@ -463,40 +462,15 @@ fn implicit_ftps_from_socket_activation_and_inetd() {
     let (cert, key) = make_cert(&etc, "server", "minftpd-activated");
     let cert = format!("tls_cert_file={}", cert.display());
     let key = format!("tls_key_file={}", key.display());
-    let served = root.path().to_str().unwrap().to_string();
-    let server_args = [
-        "-c",
-        "/dev/null",
-        "-A",
-        "-r",
-        &served,
-        "-o",
-        "tls=yes",
-        "-o",
-        &cert,
-        "-o",
-        &key,
-    ];
-    for (activator, minftpd) in [
+    let tls_args = ["-o", "tls=yes", "-o", &cert, "-o", &key];
+    for (activator, implicit) in [
         (&["--fdname=ftps"][..], &[][..]),
         (&["-a"][..], &["--implicit-tls"][..]),
         (&["-a", "--inetd"][..], &["--inetd", "--implicit-tls"][..]),
     ] {
         let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let mut args = vec!["-l", listen.as_str()];
-        args.extend_from_slice(activator);
-        args.push(BIN);
-        args.extend_from_slice(&server_args);
-        args.extend_from_slice(minftpd);
-        let mut guard = Kill::spawn(
-            Command::new("systemd-socket-activate")
-                .args(&args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        );
-        wait_listening(&mut guard, port).unwrap();
+        let minftpd: Vec<&str> = tls_args.iter().chain(implicit).copied().collect();
+        let _guard = socket_activate(port, activator, &minftpd, &root);
         let url = format!("ftps://127.0.0.1:{port}/f.txt");
         assert_eq!(
             curl_ok(&["-k", &url]),

@@ -1010,3 +1010,43 @@ pub fn wait_listening(process: &mut Kill, port: u16) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The first anonymous session the server greets with 220 within `TIMEOUT`,
+/// logged in: for tests where a worker or an address slot must come free.
+pub fn anon_when_served(server: &Server) -> Ftp {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let mut ftp = server.connect();
+        if ftp.greeting.code == 220 {
+            ftp.login("anonymous", "x");
+            return ftp;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server never served a fresh client: {}",
+            ftp.greeting.text
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// minftpd started by systemd-socket-activate on 127.0.0.1:`port` with the
+/// activator's `extra` arguments (`-a`, `--inetd`, `--fdname=...`), serving
+/// `root` anonymously with `minftpd_args` added; killed when dropped.
+pub fn socket_activate(port: u16, extra: &[&str], minftpd_args: &[&str], root: &TempDir) -> Kill {
+    let listen = format!("127.0.0.1:{port}");
+    let mut args = vec!["-l", listen.as_str()];
+    args.extend_from_slice(extra);
+    args.push(BIN);
+    args.extend_from_slice(&["-c", "/dev/null", "-A", "-r", root.path().to_str().unwrap()]);
+    args.extend_from_slice(minftpd_args);
+    let mut guard = Kill::spawn(
+        std::process::Command::new("systemd-socket-activate")
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    wait_listening(&mut guard, port).unwrap();
+    guard
+}
