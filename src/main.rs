@@ -2,6 +2,8 @@
 //! picks the mode and sets the exit status; daemon.rs runs the start-up.
 #![deny(unsafe_code)]
 
+mod cli;
+
 use config::{Config, ConfigError, Source};
 use minftpd::daemon::{start, Failure};
 use minftpd::{auth, config, sys};
@@ -13,108 +15,6 @@ const DEFAULT_CONFIG: &str = "/etc/minftpd.conf";
 const EXIT_CONFIG: u8 = 2;
 /// Exit status for a failure while starting or serving.
 const EXIT_RUNTIME: u8 = 1;
-
-fn options() -> getopts::Options {
-    let mut o = getopts::Options::new();
-    o.optmulti(
-        "l",
-        "listen",
-        "listen on ADDR:PORT, [IPV6]:PORT or :PORT (repeatable; default [::]:21)",
-        "ADDR:PORT",
-    );
-    o.optopt(
-        "r",
-        "root",
-        "serve DIR (also the one positional argument; default /srv/ftp)",
-        "DIR",
-    );
-    o.optflag(
-        "A",
-        "anonymous",
-        "allow anonymous logins (anonymous_enable = yes)",
-    );
-    o.optflag(
-        "w",
-        "write",
-        "allow commands that write (write_enable = yes)",
-    );
-    o.optopt(
-        "U",
-        "users",
-        "read named accounts from FILE (users_file)",
-        "FILE",
-    );
-    o.optopt(
-        "",
-        "pasv-ports",
-        "passive data ports LO-HI (pasv_min_port, pasv_max_port)",
-        "LO-HI",
-    );
-    o.optopt(
-        "",
-        "pasv-address",
-        "IPv4 address to advertise in PASV replies (pasv_address)",
-        "IP",
-    );
-    o.optopt(
-        "",
-        "max-clients",
-        "sessions served at once, the pool size (max_clients; default 50)",
-        "N",
-    );
-    o.optopt(
-        "",
-        "max-per-ip",
-        "sessions at once from one address (max_per_ip; default 10)",
-        "N",
-    );
-    o.optflag(
-        "",
-        "no-chroot",
-        "do not chroot when started as root (chroot = no)",
-    );
-    o.optflag(
-        "i",
-        "inetd",
-        "serve one session on the socket on standard input (inetd)",
-    );
-    o.optflag(
-        "",
-        "implicit-tls",
-        "the inherited connection (--inetd, systemd Accept=yes) is implicit FTPS",
-    );
-    o.optopt(
-        "c",
-        "config",
-        "read the configuration from FILE (default /etc/minftpd.conf if it exists)",
-        "FILE",
-    );
-    o.optmulti(
-        "o",
-        "option",
-        "set any configuration key; later ones win over the file",
-        "KEY=VALUE",
-    );
-    o.optflag(
-        "",
-        "check-config",
-        "validate the configuration, print it in file format, exit 0 or 1",
-    );
-    o.optflag(
-        "",
-        "hash-password",
-        "read a password from standard input and print a $6$ hash for the users file",
-    );
-    o.optflagmulti("v", "verbose", "log more (repeat for trace)");
-    o.optflagmulti("q", "quiet", "log less (repeat for errors only)");
-    o.optflag("h", "help", "print this help and exit");
-    o.optflag("V", "version", "print the version and exit");
-    o
-}
-
-fn usage(o: &getopts::Options) -> String {
-    o.usage("Usage: minftpd [OPTIONS] [DIR]\n\nA small, secure FTP server. Serves DIR (or --root) to FTP clients.")
-}
 
 /// The command line turned into configuration settings, in the order they apply.
 fn flag_settings(m: &getopts::Matches) -> Result<Vec<(String, String)>, ConfigError> {
@@ -277,7 +177,7 @@ fn hash_password_mode() -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let opts = options();
+    let opts = cli::options();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let m = match opts.parse(&args) {
         Ok(m) => m,
@@ -287,7 +187,7 @@ fn main() -> ExitCode {
         }
     };
     if m.opt_present("help") {
-        print!("{}", usage(&opts));
+        print!("{}", cli::usage());
         return ExitCode::SUCCESS;
     }
     if m.opt_present("version") {
@@ -342,7 +242,7 @@ mod tests {
     use super::*;
 
     fn settings(args: &[&str]) -> Result<Vec<(String, String)>, String> {
-        let m = options().parse(args).map_err(|e| e.to_string())?;
+        let m = cli::options().parse(args).map_err(|e| e.to_string())?;
         flag_settings(&m).map_err(|e| e.to_string())
     }
 
