@@ -7,6 +7,9 @@
 //! minftpd is better. vsftpd takes part when /usr/sbin/vsftpd exists; the bench
 //! writes its own config and starts it in the foreground on a loopback port.
 //!
+//! With `MINFTPD_BASELINE=PATH` a second minftpd build takes vsftpd's place,
+//! so that a trade (size, a new data path) is measured side by side.
+//!
 //! Options: `--rounds N` (default 3), `--only a,b`, `--quick` (small sizes),
 //! `--tls` (FTPS rows instead: both servers with one self-signed certificate;
 //! needs minftpd built with `--features tls`, as `make bench-tls` does),
@@ -17,7 +20,7 @@ mod servers;
 mod tls;
 
 use client::Ftp;
-use servers::{memory, minftpd_binary, start, Kind, Server};
+use servers::{baseline_binary, memory, minftpd_binary, start, Kind, Server};
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -472,7 +475,10 @@ fn median(values: &mut [f64]) -> f64 {
 
 fn main() {
     let opts = options();
-    let peers: Vec<Kind> = if Path::new("/usr/sbin/vsftpd").exists() {
+    let peers: Vec<Kind> = if let Some(baseline) = baseline_binary() {
+        println!("comparing with the minftpd build {}", baseline.display());
+        vec![Kind::Minftpd, Kind::Baseline]
+    } else if Path::new("/usr/sbin/vsftpd").exists() {
         vec![Kind::Minftpd, Kind::Vsftpd]
     } else {
         println!("vsftpd is not installed (apt-get install vsftpd): measuring minftpd alone");
@@ -547,7 +553,9 @@ fn print_table(
     ceilings: &mut [f64],
 ) {
     println!("\nmedians over the rounds (ratio > 1: minftpd is better)\n");
-    println!("| workload | figure | minftpd | vsftpd | ratio |");
+    let peer = peers.get(1).copied();
+    let peer_name = peer.map_or("vsftpd", Kind::name);
+    println!("| workload | figure | minftpd | {peer_name} | ratio |");
     println!("| --- | --- | ---: | ---: | ---: |");
     let mut rows: Vec<(&String, &String)> = results.keys().map(|(w, f, _)| (w, f)).collect();
     rows.dedup();
@@ -564,11 +572,7 @@ fn print_table(
                 .map(|v| median(&mut v.clone()))
         };
         let mine = get(Kind::Minftpd);
-        let theirs = if peers.contains(&Kind::Vsftpd) {
-            get(Kind::Vsftpd)
-        } else {
-            None
-        };
+        let theirs = peer.and_then(get);
         let lower_better = figure.contains("lower is better");
         let ratio = match (mine, theirs) {
             (Some(m), Some(t)) if m > 0.0 && t > 0.0 => {

@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 pub enum Kind {
     Minftpd,
     Vsftpd,
+    /// A second minftpd build (`MINFTPD_BASELINE`) in vsftpd's place: a
+    /// build trade (size, a new data path) measured side by side.
+    Baseline,
 }
 
 impl Kind {
@@ -20,6 +23,7 @@ impl Kind {
         match self {
             Kind::Minftpd => "minftpd",
             Kind::Vsftpd => "vsftpd",
+            Kind::Baseline => "baseline",
         }
     }
 }
@@ -77,7 +81,8 @@ fn wait_ready(addr: SocketAddr) {
 /// Starts a server; with a certificate, FTPS is required of its clients.
 pub fn start(kind: Kind, data: &Data, cert: Option<&tls::Cert>) -> Server {
     let mut server = match kind {
-        Kind::Minftpd => start_minftpd(data, cert),
+        Kind::Minftpd => start_minftpd(kind, &minftpd_binary(), data, cert),
+        Kind::Baseline => start_minftpd(kind, &baseline_binary().unwrap(), data, cert),
         Kind::Vsftpd => start_vsftpd(data, cert),
     };
     if cert.is_some() {
@@ -93,8 +98,14 @@ pub fn minftpd_binary() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/minftpd")
 }
 
-fn start_minftpd(data: &Data, cert: Option<&tls::Cert>) -> Server {
-    let mut child = Command::new(minftpd_binary())
+/// The build to compare with instead of vsftpd, when `MINFTPD_BASELINE`
+/// names one.
+pub fn baseline_binary() -> Option<PathBuf> {
+    std::env::var_os("MINFTPD_BASELINE").map(PathBuf::from)
+}
+
+fn start_minftpd(kind: Kind, binary: &Path, data: &Data, cert: Option<&tls::Cert>) -> Server {
+    let mut child = Command::new(binary)
         .args([
             "-c",
             "/dev/null",
@@ -133,7 +144,7 @@ fn start_minftpd(data: &Data, cert: Option<&tls::Cert>) -> Server {
     std::thread::spawn(move || for _ in lines {});
     wait_ready(addr);
     Server {
-        kind: Kind::Minftpd,
+        kind,
         child,
         addr,
         conf: None,
