@@ -255,6 +255,41 @@ pub fn connect_active(
     Ok(stream)
 }
 
+/// Which way a transfer's data flows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Downloads and listings: the client reads to the end.
+    ToClient,
+    /// Uploads: the client only writes, and then closes.
+    FromClient,
+}
+
+/// The longest a data connection's TLS handshake may take (less when
+/// `data_timeout` is shorter). A handshake is a round trip or two; a client
+/// that connects and then says nothing holds a worker no longer than this.
+#[cfg(feature = "tls")]
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// PROT P: the TLS handshake on an open data connection, within
+/// `TLS_HANDSHAKE_TIMEOUT` (or `data_timeout` if shorter), watching the
+/// control connection as the accept and connect waits do: ABOR ends it
+/// (`Interrupted`), a hang-up frees the worker at once.
+#[cfg(feature = "tls")]
+pub fn secure(
+    tcp: TcpStream,
+    tls: &crate::tls::SessionTls,
+    direction: Direction,
+    settings: &Settings,
+    require_reuse: bool,
+    control: &mut dyn ControlLink,
+) -> io::Result<DataStream> {
+    tcp.set_write_timeout(Some(settings.data_timeout))?;
+    let deadline = Instant::now() + settings.data_timeout.min(TLS_HANDSHAKE_TIMEOUT);
+    let mut wait = |fd: BorrowedFd, events| wait_watching_control(fd, events, deadline, control);
+    let stream = tls.data(tcp, direction, require_reuse, &mut wait)?;
+    Ok(DataStream::Tls(Box::new(stream)))
+}
+
 /// Waits until `fd` is ready for `events`, watching the control connection
 /// meanwhile: its end is an error (the worker is freed at once), ABOR is
 /// `Interrupted`, and `deadline` passing is `TimedOut`. Other commands stay
@@ -265,6 +300,10 @@ fn wait_watching_control(
     deadline: Instant,
     control: &mut dyn ControlLink,
 ) -> io::Result<()> {
+    // An ABOR rustls already decrypted leaves the control socket quiet.
+    if control.buffered() && control.abort_requested()? {
+        return Err(io::Error::new(io::ErrorKind::Interrupted, "ABOR"));
+    }
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
