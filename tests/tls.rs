@@ -510,6 +510,23 @@ fn abor_during_the_data_handshake() {
     server.finish();
 }
 
+/// Garbage instead of a ClientHello on the data connection ends that
+/// transfer with 425 (after rustls' alert); the session goes on.
+#[test]
+fn garbage_on_the_data_connection_is_425() {
+    if !have_all(&["python3", "openssl"]) {
+        return;
+    }
+    let root = TempDir::new("tls-data-garbage");
+    root.write("f.bin", b"never sent");
+    let (server, _etc) = tls_server(root, &[]);
+    let script = stalled_data_handshake(server.port())
+        + "data.sendall(b'G' * 600); print(f.getline()[:3])\n\
+           print(f.voidcmd('NOOP')[:3]); data.close()\n";
+    assert_eq!(python(&script), "150\n425\n200\n", "{}", server.log());
+    server.finish();
+}
+
 /// A client that hangs up its control connection while the data handshake
 /// waits (the data connection stays open, silent) frees its worker at once:
 /// the session ends because the control connection closed, not at
