@@ -2,10 +2,13 @@
 //! per-session resumption store and the TLS stream. A client controls every handshake byte (rustls
 //! parses them; a bad one ends that session) and its pace (bounded by the deadline it is given).
 
+use crate::data::Direction;
+use crate::sys;
 use rustls::server::{ServerSessionMemoryCache, StoresServerSessions};
 use rustls::{HandshakeKind, ServerConfig, ServerConnection, StreamOwned};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::cell::OnceCell;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -64,6 +67,7 @@ impl Certs {
         SessionTls {
             config: Arc::new(config),
             store,
+            upload_config: OnceCell::new(),
         }
     }
 }
@@ -144,8 +148,13 @@ impl StoresServerSessions for SessionStore {
         self.hit(self.cache.get(key))
     }
 
+    /// TLS 1.3 resumption asks to consume the ticket; it is kept instead,
+    /// so a client that offers the control connection's ticket for every
+    /// data connection (uploads get no new ones, see `upload_config`)
+    /// resumes each time. No early data is accepted, so a ticket used twice
+    /// replays nothing, and the store lives and dies with its session.
     fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.hit(self.cache.take(key))
+        self.hit(self.cache.get(key))
     }
 
     fn can_cache(&self) -> bool {
@@ -153,10 +162,12 @@ impl StoresServerSessions for SessionStore {
     }
 }
 
-/// What one session holds of TLS: its configuration and resumption store.
+/// What one session holds of TLS: its configuration and resumption store,
+/// and (made at the first protected upload) the configuration uploads use.
 pub struct SessionTls {
     config: Arc<ServerConfig>,
     store: Arc<SessionStore>,
+    upload_config: OnceCell<Arc<ServerConfig>>,
 }
 
 impl SessionTls {
@@ -168,15 +179,24 @@ impl SessionTls {
     }
 
     /// The handshake on a data connection; with `require_reuse`, one that
-    /// does not resume this session's TLS session is refused.
+    /// does not resume this session's TLS session is refused. `wait` blocks
+    /// until the socket is ready for the events it is given (or fails: the
+    /// caller's deadline, ABOR, the control connection gone).
     pub fn data(
         &self,
         tcp: TcpStream,
-        deadline: Instant,
+        direction: Direction,
         require_reuse: bool,
+        wait: &mut dyn FnMut(BorrowedFd, i16) -> io::Result<()>,
     ) -> io::Result<TlsStream> {
         self.store.open.store(false, Ordering::SeqCst);
-        let stream = TlsStream::handshake(tcp, &self.config, deadline)?;
+        let config = match direction {
+            Direction::ToClient => &self.config,
+            Direction::FromClient => self
+                .upload_config
+                .get_or_init(|| upload_config(&self.config)),
+        };
+        let stream = TlsStream::handshake_waiting(tcp, config, wait)?;
         if require_reuse && stream.0.conn.handshake_kind() != Some(HandshakeKind::Resumed) {
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
@@ -185,6 +205,19 @@ impl SessionTls {
         }
         Ok(stream)
     }
+}
+
+/// An upload's configuration: the session's, without TLS 1.3 tickets. A
+/// client that uploads never reads from its data connection, so tickets sent
+/// there stay unread in its socket, and its close then becomes a reset that
+/// discards the end of the upload (curl over OpenSSL: curl issues 6149 and
+/// 13556). Downloads and listings keep sending them: their client reads to
+/// the end, and a client that uses each ticket once (OpenSSL) resumes its
+/// next data connection with them.
+fn upload_config(session: &Arc<ServerConfig>) -> Arc<ServerConfig> {
+    let mut config = (**session).clone();
+    config.send_tls13_tickets = 0;
+    Arc::new(config)
 }
 
 /// TLS over a TCP connection, the server side. Dropping it sends
@@ -225,6 +258,43 @@ impl TlsStream {
             }
         }
         tcp.set_read_timeout(read_timeout)?;
+        Ok(TlsStream(StreamOwned::new(conn, tcp)))
+    }
+
+    /// Runs the handshake on a non-blocking socket, `wait` deciding how
+    /// long and on what else to wait whenever the socket is not ready; a
+    /// close or garbage (rustls' reason, after its alert) fails it.
+    fn handshake_waiting(
+        mut tcp: TcpStream,
+        config: &Arc<ServerConfig>,
+        wait: &mut dyn FnMut(BorrowedFd, i16) -> io::Result<()>,
+    ) -> io::Result<TlsStream> {
+        let mut conn = ServerConnection::new(config.clone()).map_err(io::Error::other)?;
+        conn.set_buffer_limit(Some(SEND_BUFFER));
+        tcp.set_nonblocking(true)?;
+        // The last flight may still be queued when the handshake is done.
+        while conn.is_handshaking() || conn.wants_write() {
+            let (result, events) = if conn.wants_write() {
+                (conn.write_tls(&mut tcp), sys::POLLOUT)
+            } else {
+                (conn.read_tls(&mut tcp), sys::POLLIN)
+            };
+            match result {
+                Ok(0) if events == sys::POLLIN => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(_) if events == sys::POLLIN => {
+                    if let Err(e) = conn.process_new_packets() {
+                        // The alert rustls queued, if the socket takes it now.
+                        let _ = conn.write_tls(&mut tcp);
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                    }
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait(tcp.as_fd(), events)?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        tcp.set_nonblocking(false)?;
         Ok(TlsStream(StreamOwned::new(conn, tcp)))
     }
 

@@ -4,7 +4,7 @@
 
 use super::{r, Flow, Reply, Session};
 use crate::config::TlsMode;
-use crate::data::DataStream;
+use crate::data::{DataStream, Direction};
 use crate::reply::*;
 use std::io;
 
@@ -175,28 +175,35 @@ impl Session<'_> {
     /// data connection (ftplib and curl wait for 150 first). A failed
     /// handshake, or one that does not resume with `tls_require_reuse`, is
     /// the transfer's end with 425.
-    pub(super) fn protect_data(&mut self, sock: DataStream) -> Result<DataStream, Reply> {
+    pub(super) fn protect_data(
+        &mut self,
+        sock: DataStream,
+        direction: Direction,
+    ) -> Result<DataStream, Reply> {
         if !self.secure.private {
             return Ok(sock);
         }
-        self.tls_data(sock)
+        self.tls_data(sock, direction)
     }
 
     #[cfg(not(feature = "tls"))]
-    fn tls_data(&mut self, sock: DataStream) -> Result<DataStream, Reply> {
+    fn tls_data(&mut self, sock: DataStream, _: Direction) -> Result<DataStream, Reply> {
         Ok(sock)
     }
 
     #[cfg(feature = "tls")]
-    fn tls_data(&mut self, sock: DataStream) -> Result<DataStream, Reply> {
+    fn tls_data(&mut self, sock: DataStream, direction: Direction) -> Result<DataStream, Reply> {
         let (DataStream::Plain(tcp), Some(tls)) = (sock, &self.secure.session) else {
             return Err(r(CANT_OPEN_DATA, "TLS data connection not available."));
         };
-        let timeout = self.ctx.data.data_timeout;
-        let _ = tcp.set_write_timeout(Some(timeout));
-        let deadline = std::time::Instant::now() + timeout;
-        match tls.data(tcp, deadline, self.ctx.config.tls_require_reuse) {
-            Ok(stream) => Ok(DataStream::Tls(Box::new(stream))),
+        let reuse = self.ctx.config.tls_require_reuse;
+        match crate::data::secure(tcp, tls, direction, &self.ctx.data, reuse, &mut self.ctl) {
+            Ok(stream) => Ok(stream),
+            // ABOR while waiting: 426 for the transfer, then ABOR's own 226.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                let _ = self.send(r(TRANSFER_ABORTED, "Transfer aborted before TLS was up."));
+                Err(r(TRANSFER_DONE, "ABOR successful."))
+            }
             Err(e) => {
                 log::info!("{}: TLS on the data connection failed: {e}", self.peer);
                 Err(match e.kind() {

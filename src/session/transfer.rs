@@ -6,7 +6,7 @@
 use super::{from_fs, fs_error, now, r, show, Reply, Session};
 use crate::auth::Write;
 use crate::command::EpsvArg;
-use crate::data::{self, DataStream, Failure, Pending};
+use crate::data::{self, DataStream, Direction, Failure, Pending};
 use crate::entries;
 use crate::fs::{self, Root, Upload};
 use crate::glob;
@@ -184,7 +184,7 @@ impl Session<'_> {
             Err(reply) => return Ok(reply),
         };
         self.send(r(OPENING_DATA, "Here comes the directory listing."))?;
-        let mut sock = match self.protect_data(sock) {
+        let mut sock = match self.protect_data(sock, Direction::ToClient) {
             Ok(sock) => sock,
             Err(reply) => return Ok(reply),
         };
@@ -237,7 +237,7 @@ impl Session<'_> {
                 show(arg)
             ),
         ))?;
-        let mut sock = match self.protect_data(sock) {
+        let mut sock = match self.protect_data(sock, Direction::ToClient) {
             Ok(sock) => sock,
             Err(reply) => return Ok(reply),
         };
@@ -312,7 +312,7 @@ impl Session<'_> {
             _ => "Ok to send data.".to_string(),
         };
         self.send(r(OPENING_DATA, opening))?;
-        let mut sock = match self.protect_data(sock) {
+        let mut sock = match self.protect_data(sock, Direction::FromClient) {
             Ok(sock) => sock,
             Err(reply) => return Ok(reply),
         };
