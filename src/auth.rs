@@ -132,8 +132,9 @@ impl Users {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let account =
-                parse_line(line).map_err(|reason| format!("{path}:{}: {reason}", index + 1))?;
+            let account = parse_line(line)
+                .and_then(|account| check_hash_format(&account).map(|()| account))
+                .map_err(|reason| format!("{path}:{}: {reason}", index + 1))?;
             if accounts.contains_key(&account.name) {
                 return Err(format!(
                     "{path}:{}: user {} appears twice",
@@ -163,6 +164,13 @@ impl Users {
 
     pub fn get(&self, name: &str) -> Option<&Account> {
         self.accounts.get(name)
+    }
+
+    /// The accounts by name, for start-up checks of their homes.
+    pub fn sorted(&self) -> Vec<&Account> {
+        let mut accounts: Vec<&Account> = self.accounts.values().collect();
+        accounts.sort_by(|a, b| a.name.cmp(&b.name));
+        accounts
     }
 
     pub fn len(&self) -> usize {
@@ -213,6 +221,44 @@ fn parse_line(line: &str) -> Result<Account, String> {
         home: normalize(b"/", home.as_bytes()),
         write,
     })
+}
+
+/// `$id$` of a crypt(3) hash (`$6$`, `$y$`, `$2b$`): its algorithm.
+fn hash_prefix(hash: &[u8]) -> &[u8] {
+    match hash[1..].iter().position(|&b| b == b'$') {
+        Some(at) => &hash[..at + 2],
+        None => hash,
+    }
+}
+
+/// Checks at load that this build's crypt(3) can check the account's hash,
+/// so that a hash it cannot check stops start-up with the account's name
+/// rather than failing every login as a wrong password. A C library that
+/// does not know an algorithm may say so with `*` or, as musl does for
+/// `$y$`, quietly fall back to DES and return something else: the result
+/// must keep the hash's own `$id$`.
+fn check_hash_format(account: &Account) -> Result<(), String> {
+    let prefix = hash_prefix(&account.hash);
+    let checked = sys::crypt_hash(b"minftpd load check", &account.hash);
+    if checked.is_some_and(|out| out.starts_with(prefix)) {
+        return Ok(());
+    }
+    // The algorithm with a well-formed salt tells a broken hash from an
+    // algorithm this build lacks.
+    let algorithm_works = decoy_setting_of(&account.hash)
+        .and_then(|setting| sys::crypt_hash(b"x", &setting))
+        .is_some_and(|out| out.starts_with(prefix));
+    let why = match algorithm_works {
+        true => "the password hash is malformed".to_string(),
+        false => format!(
+            "this build's crypt(3) cannot check {} password hashes",
+            String::from_utf8_lossy(prefix)
+        ),
+    };
+    Err(format!(
+        "user {}: {why}; make one with minftpd --hash-password",
+        account.name
+    ))
 }
 
 pub fn is_anonymous_name(name: &str) -> bool {
@@ -346,6 +392,9 @@ fn is_strictly_inside(path: &[u8], dir: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    /// `mkpasswd -m yescrypt -S saltsaltsaltsalt x`.
+    const YESCRYPT: &str = "$y$j9T$saltsaltsaltsalt$.756M/zb2pbOOmE06WQ0Z0ahuN3hP77kLoWIpIFnmy0";
+
     const GOOD: &str = "# accounts\n\nalice:$6$abc$def:/alice:rw\nbob:$5$x$y:/:ro\n";
 
     #[test]
@@ -455,7 +504,7 @@ mod tests {
             eprintln!("SKIPPED bcrypt part: this C library's crypt(3) has no bcrypt");
             return;
         }
-        let text = line("cheap", cheap) + &line("bf", bcrypt) + &line("y", "$y$j9T$s$h");
+        let text = line("cheap", cheap) + &line("bf", bcrypt) + &line("y", YESCRYPT);
         let users = Users::parse("u", &text).unwrap();
         assert_eq!(users.decoy(), b"$2b$12$minftpddecoysaltminfte");
     }
@@ -463,8 +512,24 @@ mod tests {
     #[test]
     fn without_accounts_the_decoy_is_the_default_sha512() {
         assert_eq!(Users::default().decoy(), DEFAULT_DECOY);
-        let users = Users::parse("u", "weird:$9$unknown$format:/:ro\n").unwrap();
-        assert_eq!(users.decoy(), DEFAULT_DECOY);
+    }
+
+    #[test]
+    fn a_hash_crypt_cannot_check_is_refused_at_load() {
+        let err =
+            Users::parse("u", "ok:$6$abc$def:/:ro\nweird:$9$secret$format:/:ro\n").unwrap_err();
+        assert_eq!(
+            err,
+            "u:2: user weird: this build's crypt(3) cannot check $9$ password hashes; make one with minftpd --hash-password"
+        );
+        let err = Users::parse("u", "bad:$6$rounds=x$y:/:ro\n").unwrap_err();
+        assert!(
+            err.contains("user bad: the password hash is malformed; make one"),
+            "{err}"
+        );
+        assert_eq!(hash_prefix(b"$2b$12$x"), b"$2b$");
+        assert_eq!(hash_prefix(b"$y$j9T$s$h"), b"$y$");
+        assert_eq!(hash_prefix(b"$abc"), b"$abc");
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod relay;
 pub mod reply;
 pub mod server;
 pub mod session;
+pub mod setup;
 #[allow(unsafe_code)]
 pub mod sys;
 #[cfg(feature = "tls")]

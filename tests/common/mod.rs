@@ -1050,3 +1050,23 @@ pub fn socket_activate(port: u16, extra: &[&str], minftpd_args: &[&str], root: &
     wait_listening(&mut guard, port).unwrap();
     guard
 }
+
+/// Runs this build's binary (or `program`) for a start-up that must fail,
+/// bounded: one that starts serving instead is killed after `TIMEOUT` and
+/// reported as `None`. Its exit status and standard error.
+pub fn start_bounded(program: &str, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Kill::spawn(
+        Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .env_remove("RUST_LOG"),
+    );
+    let status = wait_exit(&mut child.0);
+    let mut err = String::new();
+    if status.is_some() {
+        let _ = child.0.stderr.take().unwrap().read_to_string(&mut err);
+    }
+    (status.and_then(|s| s.code()), err)
+}
