@@ -396,3 +396,71 @@ fn set_ups_that_cannot_work_are_warned_about() {
     );
     server.finish();
 }
+
+/// A users-file line whose hash this build's crypt(3) cannot check: bcrypt
+/// on musl and glibc's libxcrypt builds without it alike would do, but no C
+/// library has `$9$`.
+const UNCHECKABLE: &str = "cam:$9$secretsalt$secrethash:/:rw\n";
+
+#[test]
+fn a_hash_this_build_cannot_check_stops_start_up_and_check_config() {
+    let etc = TempDir::new("uncheckable");
+    let ok = String::from_utf8(run("openssl", &["passwd", "-6", "pw"]).stdout).unwrap();
+    let users = etc.write(
+        "users",
+        format!("ok:{}:/:ro\n{UNCHECKABLE}", ok.trim()).as_bytes(),
+    );
+    let root = etc.mkdir("root");
+    let want = format!(
+        "{}:2: user cam: this build's crypt(3) cannot check $9$ password hashes; make one with minftpd --hash-password",
+        users.display()
+    );
+    let args = [
+        "-c",
+        "/dev/null",
+        "-l",
+        "127.0.0.1:0",
+        "-r",
+        root.to_str().unwrap(),
+        "-U",
+        users.to_str().unwrap(),
+    ];
+    let (code, err) = start_bounded(BIN, &[&args[..], &["--check-config"]].concat());
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(&want), "{err}");
+    let (code, err) = start_bounded(BIN, &args);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains(&want), "{err}");
+    assert!(!err.contains("secret"), "the hash leaked: {err}");
+}
+
+#[test]
+fn sighup_with_a_hash_this_build_cannot_check_keeps_the_old_accounts() {
+    let etc = TempDir::new("hup-uncheckable");
+    let users = users_file(&etc, &[("old", "pw", "/", "ro")]);
+    let server = Server::start(
+        TempDir::new("hup-uncheckable-root"),
+        &["--no-chroot", "-U", users.to_str().unwrap()],
+    );
+    let mut text = std::fs::read_to_string(&users).unwrap();
+    text.push_str(UNCHECKABLE);
+    std::fs::write(&users, text).unwrap();
+    server.signal("HUP");
+    assert!(
+        server.wait_for_log("SIGHUP: keeping the old accounts"),
+        "{}",
+        server.log()
+    );
+    assert!(
+        server
+            .log()
+            .contains("user cam: this build's crypt(3) cannot check $9$"),
+        "{}",
+        server.log()
+    );
+    server.connect().login("old", "pw");
+    let mut cam = server.connect();
+    cam.ok("USER cam", 331);
+    cam.ok("PASS secret", 530);
+    server.finish();
+}
