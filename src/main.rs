@@ -53,8 +53,8 @@ fn options() -> getopts::Options {
     o.optopt(
         "",
         "pasv-address",
-        "IPv4 address to advertise in PASV replies (pasv_address)",
-        "IP",
+        "IPv4 address or host name to advertise in PASV replies (pasv_address)",
+        "HOST",
     );
     o.optopt(
         "",
@@ -98,7 +98,7 @@ fn options() -> getopts::Options {
     o.optflag(
         "",
         "check-config",
-        "validate the configuration, print it in file format, exit 0 or 1",
+        "validate the configuration, warn of set-ups that cannot work, print it in file format, exit 0 or 1",
     );
     o.optflag(
         "",
@@ -108,7 +108,11 @@ fn options() -> getopts::Options {
     o.optflagmulti("v", "verbose", "log more (repeat for trace)");
     o.optflagmulti("q", "quiet", "log less (repeat for errors only)");
     o.optflag("h", "help", "print this help and exit");
-    o.optflag("V", "version", "print the version and exit");
+    o.optflag(
+        "V",
+        "version",
+        "print the version and the optional features built in, and exit",
+    );
     o
 }
 

@@ -28,7 +28,7 @@ enum Need {
     Write,
 }
 
-/// Every warning for `config` with `users`, in a stable order.
+/// Every warning for `config` with `users` (the accounts in no particular order).
 pub fn warnings(config: &Config, users: &Users) -> Vec<String> {
     let mut out = Vec::new();
     if !config.anonymous_enable && config.users_file.is_none() {
@@ -63,7 +63,7 @@ pub fn warnings(config: &Config, users: &Users) -> Vec<String> {
             }
         }
     }
-    for account in users.sorted() {
+    for account in users.accounts() {
         let home = String::from_utf8_lossy(&account.home);
         let path = under(&config.root, &home);
         let what = format!("user {}: home {home}", account.name);
