@@ -17,6 +17,7 @@ pub mod privilege;
 pub mod proxy;
 pub mod relay;
 pub mod reply;
+pub mod resolve;
 pub mod server;
 pub mod session;
 pub mod setup;

@@ -5,7 +5,7 @@
 //! any client connects.
 
 use super::{Config, ConfigError, Source};
-use std::net::{IpAddr, ToSocketAddrs};
+use std::net::IpAddr;
 
 impl Config {
     /// Checks what single keys cannot: ranges and the existence of the root.
@@ -47,17 +47,15 @@ impl Config {
     /// replies advertise: once, at start-up, before the chroot (where
     /// /etc/hosts and the resolver's files are out of reach). Returns the name
     /// and the address it gave, for the log; None when there was no name.
+    /// resolve.rs says why this is not getaddrinfo.
     pub fn resolve_pasv_address(&mut self) -> Result<Option<(String, IpAddr)>, String> {
         if self.pasv_address_name.is_empty() {
             return Ok(None);
         }
         let name = self.pasv_address_name.clone();
-        let addrs = (name.as_str(), 0)
-            .to_socket_addrs()
+        let ip = crate::resolve::ipv4_of(&name)
             .map_err(|e| format!("pasv_address: cannot resolve {name}: {e}"))?;
-        let ip = addrs.map(|a| a.ip()).find(IpAddr::is_ipv4).ok_or_else(|| {
-            format!("pasv_address: {name} has no IPv4 address, and PASV can only advertise one")
-        })?;
+        let ip = IpAddr::V4(ip);
         self.pasv_address = Some(ip);
         Ok(Some((name, ip)))
     }
