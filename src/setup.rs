@@ -31,8 +31,14 @@ enum Need {
 /// Every warning for `config` with `users` (the accounts in no particular order).
 pub fn warnings(config: &Config, users: &Users) -> Vec<String> {
     let mut out = Vec::new();
-    if !config.anonymous_enable && config.users_file.is_none() {
-        out.push("nobody can log in: anonymous_enable = no and there is no users_file (set one: -A, or -U FILE)".into());
+    if !config.anonymous_enable && users.is_empty() {
+        let accounts = match &config.users_file {
+            None => "there is no users_file".to_string(),
+            Some(path) => format!("{} holds no accounts", path.display()),
+        };
+        out.push(format!(
+            "nobody can log in: anonymous_enable = no and {accounts} (-A allows anonymous logins, -U FILE names accounts)"
+        ));
     }
     if !config.anon_upload_dir.is_empty() && !config.write_enable {
         out.push(format!(
