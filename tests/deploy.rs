@@ -258,16 +258,7 @@ fn static_musl_refuses_yescrypt_at_start_up(path: &str) {
         b"cam:$y$j9T$saltsaltsaltsalt$.756M/zb2pbOOmE06WQ0Z0ahuN3hP77kLoWIpIFnmy0:/:rw\n",
     );
     let root = etc.mkdir("root");
-    let args = [
-        "-c",
-        "/dev/null",
-        "-l",
-        "127.0.0.1:0",
-        "-r",
-        root.to_str().unwrap(),
-        "-U",
-        users.to_str().unwrap(),
-    ];
+    let args = users_start_args(&root, &users);
     let (code, err) = start_bounded(path, &args);
     assert_eq!(code, Some(2), "{err}");
     assert!(

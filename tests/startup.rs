@@ -238,19 +238,7 @@ fn a_missing_config_file_says_cannot_read_without_a_line_number() {
 fn a_start_up_error_is_printed_once() {
     let (etc, _conf, root) = conf_and_root("");
     let users = etc.write("users", b"bad:$6$salt$hash:/:rwx\n");
-    let (code, err) = start_bounded(
-        BIN,
-        &[
-            "-c",
-            "/dev/null",
-            "-l",
-            "127.0.0.1:0",
-            "-r",
-            &root,
-            "-U",
-            users.to_str().unwrap(),
-        ],
-    );
+    let (code, err) = start_bounded(BIN, &users_start_args(root.as_ref(), &users));
     assert_eq!(code, Some(2), "{err}");
     assert_eq!(err.matches("access must be rw or ro").count(), 1, "{err}");
 }
@@ -415,16 +403,7 @@ fn a_hash_this_build_cannot_check_stops_start_up_and_check_config() {
         "{}:2: user cam: this build's crypt(3) cannot check $9$ password hashes; make one with minftpd --hash-password",
         users.display()
     );
-    let args = [
-        "-c",
-        "/dev/null",
-        "-l",
-        "127.0.0.1:0",
-        "-r",
-        root.to_str().unwrap(),
-        "-U",
-        users.to_str().unwrap(),
-    ];
+    let args = users_start_args(&root, &users);
     let (code, err) = start_bounded(BIN, &[&args[..], &["--check-config"]].concat());
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains(&want), "{err}");

@@ -1070,3 +1070,18 @@ pub fn start_bounded(program: &str, args: &[&str]) -> (Option<i32>, String) {
     }
     (status.and_then(|s| s.code()), err)
 }
+
+/// The arguments of a start-up with no config file, on a port of its own,
+/// serving `root` with the accounts of `users`.
+pub fn users_start_args<'a>(root: &'a Path, users: &'a Path) -> [&'a str; 8] {
+    [
+        "-c",
+        "/dev/null",
+        "-l",
+        "127.0.0.1:0",
+        "-r",
+        root.to_str().unwrap(),
+        "-U",
+        users.to_str().unwrap(),
+    ]
+}
