@@ -1,12 +1,13 @@
 //! Who may log in and what they may do: the anonymous policy, the users file,
 //! password checks with crypt(3), and the write permissions of each identity.
 
+mod decoy;
+
 use crate::fs::normalize;
 use crate::sys;
 use std::collections::HashMap;
 use std::io::{self, Read};
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 /// One named account from the users file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,7 +32,7 @@ impl Default for Users {
     fn default() -> Users {
         Users {
             accounts: HashMap::new(),
-            decoy: DEFAULT_DECOY.to_vec(),
+            decoy: decoy::DEFAULT.to_vec(),
         }
     }
 }
@@ -41,86 +42,6 @@ impl Default for Users {
 const KNOWN_PREFIXES: &[&str] = &[
     "$6$", "$5$", "$1$", "$2b$", "$2a$", "$2y$", "$y$", "$7$", "$gy$",
 ];
-
-/// The decoy when no account has a usable hash: what --hash-password makes.
-const DEFAULT_DECOY: &[u8] = b"$6$minftpddecoysalt$";
-
-/// The fixed salts of decoy settings: well-formed for every algorithm (the
-/// bcrypt one is 22 characters and ends in a character whose unused low bits
-/// are zero), and no account's.
-const DECOY_SALT: &[u8] = b"minftpddecoysalt";
-const BCRYPT_DECOY_SALT: &[u8] = b"minftpddecoysaltminfte";
-
-/// The settings of `hash` (algorithm and cost parameters) with the fixed salt:
-/// `$2b$12$<salt>`, `$y$j9T$<salt>$`, `$6$rounds=N$<salt>$`, `$7$<params><salt>$`.
-/// None when the hash cannot be taken apart that way.
-fn decoy_setting_of(hash: &[u8]) -> Option<Vec<u8>> {
-    if [b"$2a$", b"$2b$", b"$2y$"]
-        .iter()
-        .any(|p| hash.starts_with(*p))
-    {
-        // $2b$NN$ then 22 salt and 31 digest characters, no `$` between.
-        let cost = hash.get(4..7)?;
-        if !(cost[0].is_ascii_digit() && cost[1].is_ascii_digit() && cost[2] == b'$') {
-            return None;
-        }
-        return Some([&hash[..7], BCRYPT_DECOY_SALT].concat());
-    }
-    if hash.starts_with(b"$7$") {
-        // scrypt: 11 parameter characters (N, r, p) run straight into the salt.
-        let params = hash.get(3..14)?;
-        return Some([b"$7$", params, DECOY_SALT, b"$"].concat());
-    }
-    // $id$[params$...]salt$digest: keep everything before the salt.
-    let fields: Vec<&[u8]> = hash.split(|&b| b == b'$').collect();
-    if fields.len() < 4 || !fields[0].is_empty() {
-        return None;
-    }
-    let mut setting = fields[..fields.len() - 2].join(&b'$');
-    setting.push(b'$');
-    setting.extend_from_slice(DECOY_SALT);
-    setting.push(b'$');
-    Some(setting)
-}
-
-/// The work one crypt(3) with `setting` takes here: the least of a few runs,
-/// so that a scheduling hiccup does not make a cheap setting look costly.
-/// None when the C library refuses the setting.
-fn crypt_cost(setting: &[u8]) -> Option<Duration> {
-    let mut best: Option<Duration> = None;
-    let started = Instant::now();
-    for _ in 0..3 {
-        let run = Instant::now();
-        sys::crypt_hash(b"decoy password", setting)?;
-        let took = run.elapsed();
-        best = Some(best.map_or(took, |b| b.min(took)));
-        // A costly setting is clearly costly after one run: don't slow start-up.
-        if started.elapsed() > Duration::from_millis(50) {
-            break;
-        }
-    }
-    best
-}
-
-/// Picks the decoy: the fixed-salt form of each distinct algorithm and cost
-/// among `hashes`, each measured with crypt(3) at load (on the main thread,
-/// before serving or on SIGHUP), the costliest kept. Measuring rather than
-/// ranking bcrypt cost against yescrypt and SHA-crypt parameters by formula
-/// stays right for whatever the C library implements. Settings the C library
-/// refuses are skipped: their accounts cannot log in either.
-fn costliest_decoy<'a>(hashes: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
-    let mut settings: Vec<Vec<u8>> = hashes
-        .filter(|h| KNOWN_PREFIXES.iter().any(|p| h.starts_with(p.as_bytes())))
-        .filter_map(decoy_setting_of)
-        .collect();
-    settings.sort();
-    settings.dedup();
-    settings
-        .into_iter()
-        .filter_map(|s| crypt_cost(&s).map(|cost| (cost, s)))
-        .max_by_key(|(cost, _)| *cost)
-        .map_or_else(|| DEFAULT_DECOY.to_vec(), |(_, s)| s)
-}
 
 impl Users {
     /// Parses a users file: `name:hash:home:rw|ro` a line, `#` comments. Errors
@@ -132,8 +53,9 @@ impl Users {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let account =
-                parse_line(line).map_err(|reason| format!("{path}:{}: {reason}", index + 1))?;
+            let account = parse_line(line)
+                .and_then(|account| check_hash_format(&account).map(|()| account))
+                .map_err(|reason| format!("{path}:{}: {reason}", index + 1))?;
             if accounts.contains_key(&account.name) {
                 return Err(format!(
                     "{path}:{}: user {} appears twice",
@@ -143,7 +65,7 @@ impl Users {
             }
             accounts.insert(account.name.clone(), account);
         }
-        let decoy = costliest_decoy(accounts.values().map(|a| a.hash.as_slice()));
+        let decoy = decoy::costliest(accounts.values().map(|a| a.hash.as_slice()));
         Ok(Users { accounts, decoy })
     }
 
@@ -163,6 +85,11 @@ impl Users {
 
     pub fn get(&self, name: &str) -> Option<&Account> {
         self.accounts.get(name)
+    }
+
+    /// The accounts, in no particular order, for start-up checks of their homes.
+    pub fn accounts(&self) -> impl Iterator<Item = &Account> {
+        self.accounts.values()
     }
 
     pub fn len(&self) -> usize {
@@ -213,6 +140,44 @@ fn parse_line(line: &str) -> Result<Account, String> {
         home: normalize(b"/", home.as_bytes()),
         write,
     })
+}
+
+/// `$id$` of a crypt(3) hash (`$6$`, `$y$`, `$2b$`): its algorithm.
+fn hash_prefix(hash: &[u8]) -> &[u8] {
+    match hash[1..].iter().position(|&b| b == b'$') {
+        Some(at) => &hash[..at + 2],
+        None => hash,
+    }
+}
+
+/// Checks at load that this build's crypt(3) can check the account's hash,
+/// so that a hash it cannot check stops start-up with the account's name
+/// rather than failing every login as a wrong password. A C library that
+/// does not know an algorithm may say so with `*` or, as musl does for
+/// `$y$`, quietly fall back to DES and return something else: the result
+/// must keep the hash's own `$id$`.
+fn check_hash_format(account: &Account) -> Result<(), String> {
+    let prefix = hash_prefix(&account.hash);
+    let checked = sys::crypt_hash(b"minftpd load check", &account.hash);
+    if checked.is_some_and(|out| out.starts_with(prefix)) {
+        return Ok(());
+    }
+    // The algorithm with a well-formed salt tells a broken hash from an
+    // algorithm this build lacks.
+    let algorithm_works = decoy::setting_of(&account.hash)
+        .and_then(|setting| sys::crypt_hash(b"x", &setting))
+        .is_some_and(|out| out.starts_with(prefix));
+    let why = match algorithm_works {
+        true => "the password hash is malformed".to_string(),
+        false => format!(
+            "this build's crypt(3) cannot check {} password hashes",
+            String::from_utf8_lossy(prefix)
+        ),
+    };
+    Err(format!(
+        "user {}: {why}; make one with minftpd --hash-password",
+        account.name
+    ))
 }
 
 pub fn is_anonymous_name(name: &str) -> bool {
@@ -437,61 +402,22 @@ mod tests {
         assert!(!check_password(&account, b"pw2"));
     }
 
-    /// A users file line with `hash` for `name`.
-    fn line(name: &str, hash: &str) -> String {
-        format!("{name}:{hash}:/:ro\n")
-    }
-
     #[test]
-    fn the_decoy_costs_what_the_costliest_hash_costs() {
-        let cheap = "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1";
-        let rounds = "$6$rounds=50000$othersalt$abcdefghijklmnop";
-        let text = line("cheap", cheap) + &line("slow", rounds);
-        let users = Users::parse("u", &text).unwrap();
-        assert_eq!(users.decoy(), b"$6$rounds=50000$minftpddecoysalt$");
-        // The salt is fixed, never an account's.
-        let bcrypt = "$2b$12$abcdefghijklmnopqrstuu0123456789012345678901234567890";
-        if sys::crypt_hash(b"x", b"$2b$04$abcdefghijklmnopqrstuu").is_none() {
-            eprintln!("SKIPPED bcrypt part: this C library's crypt(3) has no bcrypt");
-            return;
-        }
-        let text = line("cheap", cheap) + &line("bf", bcrypt) + &line("y", "$y$j9T$s$h");
-        let users = Users::parse("u", &text).unwrap();
-        assert_eq!(users.decoy(), b"$2b$12$minftpddecoysaltminfte");
-    }
-
-    #[test]
-    fn without_accounts_the_decoy_is_the_default_sha512() {
-        assert_eq!(Users::default().decoy(), DEFAULT_DECOY);
-        let users = Users::parse("u", "weird:$9$unknown$format:/:ro\n").unwrap();
-        assert_eq!(users.decoy(), DEFAULT_DECOY);
-    }
-
-    #[test]
-    fn decoy_settings_keep_algorithm_and_cost_and_fix_the_salt() {
-        let cases: [(&str, Option<&str>); 8] = [
-            (
-                "$2y$11$abcdefghijklmnopqrstuuXYZ",
-                Some("$2y$11$minftpddecoysaltminfte"),
-            ),
-            ("$2b$1x$abc", None),
-            ("$y$j9T$salt$hash", Some("$y$j9T$minftpddecoysalt$")),
-            ("$gy$jCT$salt$hash", Some("$gy$jCT$minftpddecoysalt$")),
-            (
-                "$6$rounds=9000$salt$hash",
-                Some("$6$rounds=9000$minftpddecoysalt$"),
-            ),
-            ("$5$salt$hash", Some("$5$minftpddecoysalt$")),
-            (
-                "$7$CU..../....saltsalt$hash",
-                Some("$7$CU..../....minftpddecoysalt$"),
-            ),
-            ("$6$nodigest", None),
-        ];
-        for (hash, want) in cases {
-            let got = decoy_setting_of(hash.as_bytes());
-            assert_eq!(got.as_deref(), want.map(str::as_bytes), "{hash}");
-        }
+    fn a_hash_crypt_cannot_check_is_refused_at_load() {
+        let err =
+            Users::parse("u", "ok:$6$abc$def:/:ro\nweird:$9$secret$format:/:ro\n").unwrap_err();
+        assert_eq!(
+            err,
+            "u:2: user weird: this build's crypt(3) cannot check $9$ password hashes; make one with minftpd --hash-password"
+        );
+        let err = Users::parse("u", "bad:$6$rounds=x$y:/:ro\n").unwrap_err();
+        assert!(
+            err.contains("user bad: the password hash is malformed; make one"),
+            "{err}"
+        );
+        assert_eq!(hash_prefix(b"$2b$12$x"), b"$2b$");
+        assert_eq!(hash_prefix(b"$y$j9T$s$h"), b"$y$");
+        assert_eq!(hash_prefix(b"$abc"), b"$abc");
     }
 
     #[test]

@@ -49,8 +49,8 @@ const OPTIONS: &[Opt] = &[
         "read named accounts from FILE (users_file)"),
     opt("", "pasv-ports", Value("LO-HI"),
         "passive data ports LO-HI (pasv_min_port, pasv_max_port)"),
-    opt("", "pasv-address", Value("IP"),
-        "IPv4 address to advertise in PASV replies (pasv_address)"),
+    opt("", "pasv-address", Value("HOST"),
+        "IPv4 address or host name to advertise in PASV replies (pasv_address)"),
     opt("", "max-clients", Value("N"),
         "sessions served at once, the pool size (max_clients; default 50)"),
     opt("", "max-per-ip", Value("N"),
@@ -66,7 +66,7 @@ const OPTIONS: &[Opt] = &[
     opt("o", "option", Values("KEY=VALUE"),
         "set any configuration key; later ones win over the file"),
     opt("", "check-config", Flag,
-        "validate the configuration, print it in file format, exit 0 or 1"),
+        "validate the configuration, warn of set-ups that cannot work, print it in file format, exit 0 or 1"),
     opt("", "hash-password", Flag,
         "read a password from standard input and print a $6$ hash for the users file"),
     opt("v", "verbose", Count,
@@ -76,7 +76,7 @@ const OPTIONS: &[Opt] = &[
     opt("h", "help", Flag,
         "print this help and exit"),
     opt("V", "version", Flag,
-        "print the version and exit"),
+        "print the version and the optional features built in, and exit"),
 ];
 
 const BRIEF: &str = "Usage: minftpd [OPTIONS] [DIR]\n\nA small, secure FTP server. Serves DIR (or --root) to FTP clients.";

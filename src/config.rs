@@ -1,7 +1,14 @@
-//! The configuration: every key with its default in one table, the `key = value`
-//! file parser, `-o` overrides, validation, and printing the effective config.
+//! The configuration: every key with its default in one table, the typed
+//! `Config`, each key's value from and to text, and printing the effective
+//! config. Reading files and `-o` is in file.rs, checks across keys in
+//! validate.rs, the vsftpd key table in vsftpd.rs. Values come from the
+//! administrator (config file, command line), never from a client.
 
-use std::fmt;
+mod file;
+mod validate;
+pub mod vsftpd;
+
+pub use file::{ConfigError, Source};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
@@ -28,7 +35,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "chroot", default: "yes", doc: "chroot into root when started as root" },
     Key { name: "pasv_min_port", default: "0", doc: "lowest passive data port; 0 with pasv_max_port 0 means any ephemeral port" },
     Key { name: "pasv_max_port", default: "0", doc: "highest passive data port" },
-    Key { name: "pasv_address", default: "", doc: "IPv4 address advertised in PASV replies (for NAT); empty: the control connection's local address" },
+    Key { name: "pasv_address", default: "", doc: "IPv4 address or host name advertised in PASV replies (for NAT; a name is resolved once at start-up); empty: the control connection's local address" },
     Key { name: "proxy_protocol", default: "no", doc: "every connection, control and passive data, comes from a balancer in proxy_from and starts with a PROXY protocol v1 or v2 header naming the real client" },
     Key { name: "proxy_from", default: "", doc: "balancers allowed to send PROXY headers, comma-separated ADDR or ADDR/PREFIX; required when proxy_protocol = yes" },
     Key { name: "connect_from_port_20", default: "no", doc: "active-mode data connections leave from port 20 (needs root at start-up)" },
@@ -76,6 +83,9 @@ pub struct Config {
     pub pasv_min_port: u16,
     pub pasv_max_port: u16,
     pub pasv_address: Option<IpAddr>,
+    /// A host name given as `pasv_address`, resolved at start-up into
+    /// `pasv_address` (see `resolve_pasv_address`); empty for an address.
+    pub pasv_address_name: String,
     pub proxy_protocol: bool,
     pub proxy_from: Vec<crate::relay::Net>,
     pub connect_from_port_20: bool,
@@ -114,42 +124,6 @@ pub enum TlsMode {
     Required,
 }
 
-/// Where a setting came from, for error messages.
-#[derive(Clone, Debug)]
-pub enum Source {
-    Default,
-    File { path: String, line: usize },
-    Option,
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        match self {
-            Source::Default => write!(f, "built-in default"),
-            Source::File { path, line } => write!(f, "{path}:{line}"),
-            Source::Option => write!(f, "command line"),
-        }
-    }
-}
-
-/// A configuration error: where, which key, and why.
-#[derive(Debug)]
-pub struct ConfigError {
-    pub source: Source,
-    pub key: String,
-    pub reason: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        if self.key.is_empty() {
-            write!(f, "{}: {}", self.source, self.reason)
-        } else {
-            write!(f, "{}: {}: {}", self.source, self.key, self.reason)
-        }
-    }
-}
-
 impl Default for Config {
     fn default() -> Config {
         let mut config = Config {
@@ -167,6 +141,7 @@ impl Default for Config {
             pasv_min_port: 0,
             pasv_max_port: 0,
             pasv_address: None,
+            pasv_address_name: String::new(),
             proxy_protocol: false,
             proxy_from: Vec::new(),
             connect_from_port_20: false,
@@ -226,12 +201,44 @@ fn parse_listen_list(value: &str, empty_ok: bool) -> Result<Vec<SocketAddr>, Str
     Ok(addrs)
 }
 
+/// `tls` takes every word the yes/no keys take, and `required`.
 fn parse_tls_mode(value: &str) -> Result<TlsMode, String> {
-    match value.to_ascii_lowercase().as_str() {
-        "no" => Ok(TlsMode::No),
-        "yes" => Ok(TlsMode::Yes),
-        "required" => Ok(TlsMode::Required),
-        _ => Err(format!("expected no, yes or required, got {value:?}")),
+    if value.eq_ignore_ascii_case("required") {
+        return Ok(TlsMode::Required);
+    }
+    match parse_bool(value) {
+        Ok(true) => Ok(TlsMode::Yes),
+        Ok(false) => Ok(TlsMode::No),
+        Err(_) => Err(format!("expected no, yes or required, got {value:?}")),
+    }
+}
+
+/// `pasv_address`: an IPv4 address, or a host name to resolve at start-up.
+/// Returns the address, or None and the name.
+fn parse_pasv_address(value: &str) -> Result<(Option<IpAddr>, String), String> {
+    if value.is_empty() {
+        return Ok((None, String::new()));
+    }
+    if let Ok(ip) = value.parse::<IpAddr>() {
+        return match ip.is_ipv4() {
+            true => Ok((Some(ip), String::new())),
+            false => Err("PASV can only advertise an IPv4 address".into()),
+        };
+    }
+    let is_name = value.len() <= 253
+        && value.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    match is_name {
+        true => Ok((None, value.to_string())),
+        false => Err(format!(
+            "expected an IPv4 address or a host name, got {value:?}"
+        )),
     }
 }
 
@@ -297,15 +304,7 @@ impl Config {
             "pasv_min_port" => self.pasv_min_port = parse_num(value, "a port number")?,
             "pasv_max_port" => self.pasv_max_port = parse_num(value, "a port number")?,
             "pasv_address" => {
-                self.pasv_address = if value.is_empty() {
-                    None
-                } else {
-                    let ip: IpAddr = parse_num(value, "an IP address")?;
-                    if !ip.is_ipv4() {
-                        return Err("PASV can only advertise an IPv4 address".into());
-                    }
-                    Some(ip)
-                }
+                (self.pasv_address, self.pasv_address_name) = parse_pasv_address(value)?;
             }
             "proxy_protocol" => self.proxy_protocol = parse_bool(value)?,
             "proxy_from" => self.proxy_from = crate::relay::parse_nets(value)?,
@@ -373,7 +372,10 @@ impl Config {
             "chroot" => yn(self.chroot),
             "pasv_min_port" => self.pasv_min_port.to_string(),
             "pasv_max_port" => self.pasv_max_port.to_string(),
-            "pasv_address" => self.pasv_address.map(|a| a.to_string()).unwrap_or_default(),
+            "pasv_address" => match self.pasv_address_name.is_empty() {
+                false => self.pasv_address_name.clone(),
+                true => self.pasv_address.map(|a| a.to_string()).unwrap_or_default(),
+            },
             "proxy_protocol" => yn(self.proxy_protocol),
             "proxy_from" => self
                 .proxy_from
@@ -414,86 +416,6 @@ impl Config {
             "tls_require_reuse" => yn(self.tls_require_reuse),
             _ => String::new(),
         }
-    }
-
-    /// Applies a config file's text; `path` names it in errors.
-    pub fn apply_file(&mut self, path: &str, text: &str) -> Result<(), ConfigError> {
-        for (index, line) in text.lines().enumerate() {
-            let source = Source::File {
-                path: path.to_string(),
-                line: index + 1,
-            };
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let Some((key, value)) = line.split_once('=') else {
-                return Err(ConfigError {
-                    source,
-                    key: String::new(),
-                    reason: "expected key = value".into(),
-                });
-            };
-            let key = key.trim();
-            self.set(key, value).map_err(|reason| ConfigError {
-                source,
-                key: key.to_string(),
-                reason,
-            })?;
-        }
-        Ok(())
-    }
-
-    /// Applies one `-o key=value`.
-    pub fn apply_option(&mut self, option: &str) -> Result<(), ConfigError> {
-        let Some((key, value)) = option.split_once('=') else {
-            return Err(ConfigError {
-                source: Source::Option,
-                key: option.to_string(),
-                reason: "expected KEY=VALUE".into(),
-            });
-        };
-        let key = key.trim();
-        self.set(key, value).map_err(|reason| ConfigError {
-            source: Source::Option,
-            key: key.to_string(),
-            reason,
-        })
-    }
-
-    /// Checks what single keys cannot: ranges and the existence of the root.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let err = |key: &str, reason: String| ConfigError {
-            source: Source::Default,
-            key: key.to_string(),
-            reason,
-        };
-        if (self.pasv_min_port == 0) != (self.pasv_max_port == 0)
-            || self.pasv_min_port > self.pasv_max_port
-        {
-            return Err(err(
-                "pasv_min_port",
-                format!(
-                    "passive port range {}-{} is not a range",
-                    self.pasv_min_port, self.pasv_max_port
-                ),
-            ));
-        }
-        if self.proxy_protocol && self.proxy_from.is_empty() {
-            return Err(err(
-                "proxy_from",
-                "proxy_protocol = yes needs the balancers' addresses here".into(),
-            ));
-        }
-        self.validate_tls()
-            .map_err(|(key, reason)| err(key, reason))?;
-        if !self.root.is_dir() {
-            return Err(err(
-                "root",
-                format!("{} is not a directory", self.root.display()),
-            ));
-        }
-        Ok(())
     }
 
     /// The TLS keys hang together, and TLS is asked for only from a build that has it.
@@ -577,43 +499,11 @@ mod tests {
     fn every_key_round_trips_through_its_text() {
         let mut config = Config::default();
         config.set("root", "/tmp").unwrap();
+        config.set("pasv_address", "ftp.example.org").unwrap();
         let text = config.to_file_text();
         let mut again = Config::default();
         again.apply_file("x", &text).unwrap();
         assert_eq!(config, again);
-    }
-
-    #[test]
-    fn file_errors_name_file_line_and_key() {
-        let mut config = Config::default();
-        let err = config
-            .apply_file("/etc/m.conf", "# c\n\nmax_clients = 0\n")
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "/etc/m.conf:3: max_clients: expected a number above 0, got \"0\""
-        );
-        let err = config.apply_file("f", "bogus_key = 1").unwrap_err();
-        assert_eq!(err.to_string(), "f:1: bogus_key: unknown key");
-        let err = config.apply_file("f", "no equals sign").unwrap_err();
-        assert_eq!(err.to_string(), "f:1: expected key = value");
-        let err = config
-            .apply_file("f", "anonymous_enable = maybe")
-            .unwrap_err();
-        assert!(err.to_string().contains("expected yes or no"), "{err}");
-    }
-
-    #[test]
-    fn options_override_the_file() {
-        let mut config = Config::default();
-        config
-            .apply_file("f", "max_clients = 7\nbanner = hello there")
-            .unwrap();
-        config.apply_option("max_clients=9").unwrap();
-        assert_eq!(config.max_clients, 9);
-        assert_eq!(config.banner, "hello there");
-        let err = config.apply_option("max_clients").unwrap_err();
-        assert!(err.to_string().contains("expected KEY=VALUE"));
     }
 
     #[test]
@@ -632,32 +522,26 @@ mod tests {
     }
 
     #[test]
-    fn validation_catches_bad_ranges_and_missing_root() {
-        let mut config = Config::default();
-        config.set("root", "/nonexistent/minftpd-test").unwrap();
-        assert!(config.validate().unwrap_err().to_string().contains("root"));
-        config.set("root", "/tmp").unwrap();
-        config.set("pasv_min_port", "5000").unwrap();
-        assert!(config.validate().is_err());
-        config.set("pasv_max_port", "4000").unwrap();
-        assert!(config.validate().is_err());
-        config.set("pasv_max_port", "6000").unwrap();
-        assert!(config.validate().is_ok());
-        config.set("proxy_protocol", "yes").unwrap();
-        let err = config.validate().unwrap_err().to_string();
-        assert!(
-            err.contains("proxy_from: proxy_protocol = yes needs"),
-            "{err}"
-        );
-        config.set("proxy_from", "10.0.0.0/8").unwrap();
-        assert!(config.validate().is_ok());
-    }
-
-    #[test]
     fn umask_is_octal() {
         let mut config = Config::default();
         config.set("umask", "077").unwrap();
         assert_eq!(config.umask, 0o077);
         assert!(config.set("umask", "999").is_err());
+    }
+
+    #[test]
+    fn tls_takes_the_words_every_yes_no_key_takes() {
+        let mut config = Config::default();
+        for (word, mode) in [
+            ("on", TlsMode::Yes),
+            ("TRUE", TlsMode::Yes),
+            ("1", TlsMode::Yes),
+            ("off", TlsMode::No),
+            ("Required", TlsMode::Required),
+        ] {
+            config.set("tls", word).unwrap();
+            assert_eq!(config.tls, mode, "{word}");
+        }
+        assert!(config.set("tls", "maybe").is_err());
     }
 }

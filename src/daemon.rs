@@ -60,8 +60,17 @@ enum Reload {
     Chrooted,
 }
 
+/// Set once the log goes to standard error, so that a start-up error is
+/// printed there once, not as a log line and again as the exit message.
+static LOGS_TO_STDERR: AtomicBool = AtomicBool::new(false);
+
+/// True when the server log is written to standard error.
+pub fn logs_to_stderr() -> bool {
+    LOGS_TO_STDERR.load(Ordering::SeqCst)
+}
+
 /// Start-up steps 2 to 5 of DESIGN.md, then serving.
-pub fn start(config: Config, inetd: bool, implicit_tls: bool) -> Result<(), Failure> {
+pub fn start(mut config: Config, inetd: bool, implicit_tls: bool) -> Result<(), Failure> {
     sys::tune_malloc();
     if implicit_tls && config.tls == config::TlsMode::No {
         return Err(Failure::Config(
@@ -95,6 +104,10 @@ pub fn start(config: Config, inetd: bool, implicit_tls: bool) -> Result<(), Fail
         stderr_unusable,
     )
     .map_err(|e| Failure::Config(e.to_string()))?;
+    LOGS_TO_STDERR.store(
+        matches!(destination, crate::log::Destination::Stderr),
+        Ordering::SeqCst,
+    );
     crate::log::init(config.log_level, destination);
     // A deep walk or many sessions must not meet a soft limit below the hard one.
     if let Err(e) = sys::raise_nofile_limit() {
@@ -112,6 +125,10 @@ pub fn start(config: Config, inetd: bool, implicit_tls: bool) -> Result<(), Fail
     };
     let root = fs::Root::open(&config.root)
         .map_err(|e| Failure::Config(format!("root {}: {e}", config.root.display())))?;
+    resolve_pasv_address(&mut config)?;
+    for warning in crate::setup::warnings(&config, &users) {
+        ::log::warn!("{warning}");
+    }
     #[cfg(feature = "tls")]
     let certs = load_certs(&config).map_err(Failure::Config)?;
 
@@ -197,6 +214,16 @@ pub fn start(config: Config, inetd: bool, implicit_tls: bool) -> Result<(), Fail
             Ok(())
         }
     }
+}
+
+/// Step 3: a host name in `pasv_address` becomes the address PASV replies
+/// advertise, looked up while the resolver's files are still in reach.
+fn resolve_pasv_address(config: &mut Config) -> Result<(), Failure> {
+    let resolved = config.resolve_pasv_address().map_err(Failure::Config)?;
+    if let Some((name, ip)) = resolved {
+        ::log::info!("pasv_address {name} resolves to {ip}; PASV replies advertise {ip}");
+    }
+    Ok(())
 }
 
 /// Step 4: as root, chroot into the served root and become the run-as

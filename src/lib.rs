@@ -17,8 +17,10 @@ pub mod privilege;
 pub mod proxy;
 pub mod relay;
 pub mod reply;
+pub mod resolve;
 pub mod server;
 pub mod session;
+pub mod setup;
 #[allow(unsafe_code)]
 pub mod sys;
 #[cfg(feature = "tls")]

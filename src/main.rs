@@ -6,7 +6,7 @@ mod cli;
 
 use config::{Config, ConfigError, Source};
 use minftpd::daemon::{start, Failure};
-use minftpd::{auth, config, sys};
+use minftpd::{auth, config, setup, sys};
 use std::io::{self, BufRead};
 use std::process::ExitCode;
 
@@ -79,7 +79,8 @@ fn flag_settings(m: &getopts::Matches) -> Result<Vec<(String, String)>, ConfigEr
 }
 
 /// Builds the configuration: defaults, then the file, then flags, then `-o`.
-fn load_config(m: &getopts::Matches) -> Result<Config, ConfigError> {
+/// Every bad line of the file is reported at once.
+fn load_config(m: &getopts::Matches) -> Result<Config, Vec<ConfigError>> {
     let mut config = Config::default();
     let explicit = m.opt_str("config");
     let path = explicit.clone().unwrap_or_else(|| DEFAULT_CONFIG.into());
@@ -90,17 +91,21 @@ fn load_config(m: &getopts::Matches) -> Result<Config, ConfigError> {
             file_text = text;
         }
         Err(e) if explicit.is_some() || e.kind() != io::ErrorKind::NotFound => {
-            return Err(ConfigError {
-                source: Source::File {
-                    path: path.clone(),
-                    line: 0,
-                },
-                key: String::new(),
-                reason: e.to_string(),
-            });
+            return Err(vec![ConfigError::unreadable(&path, &e)]);
         }
         Err(_) => {}
     }
+    load_command_line(&mut config, m, &path, &file_text).map_err(|e| vec![e])?;
+    Ok(config)
+}
+
+/// Applies the flags and `-o` over the file, then validates the result.
+fn load_command_line(
+    config: &mut Config,
+    m: &getopts::Matches,
+    path: &str,
+    file_text: &str,
+) -> Result<(), ConfigError> {
     let flags = flag_settings(m)?;
     for (key, value) in flags.clone() {
         config.set(&key, &value).map_err(|reason| ConfigError {
@@ -113,10 +118,9 @@ fn load_config(m: &getopts::Matches) -> Result<Config, ConfigError> {
         config.apply_option(&option)?;
     }
     config.validate().map_err(|mut e| {
-        e.source = origin(&e.key, &path, &file_text, &flags, &m.opt_strs("option"));
+        e.source = origin(&e.key, path, file_text, &flags, &m.opt_strs("option"));
         e
-    })?;
-    Ok(config)
+    })
 }
 
 /// Where the value of `key` that won came from: the last `-o`, else a flag,
@@ -191,7 +195,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if m.opt_present("version") {
-        println!("minftpd {}", env!("CARGO_PKG_VERSION"));
+        println!("minftpd {} ({})", env!("CARGO_PKG_VERSION"), built_with());
         return ExitCode::SUCCESS;
     }
     if m.opt_present("hash-password") {
@@ -199,8 +203,10 @@ fn main() -> ExitCode {
     }
     let config = match load_config(&m) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("minftpd: {e}");
+        Err(errors) => {
+            for e in errors {
+                eprintln!("minftpd: {e}");
+            }
             return ExitCode::from(if m.opt_present("check-config") {
                 1
             } else {
@@ -209,14 +215,7 @@ fn main() -> ExitCode {
         }
     };
     if m.opt_present("check-config") {
-        if let Some(path) = &config.users_file {
-            if let Err(e) = auth::Users::load(path) {
-                eprintln!("minftpd: {e}");
-                return ExitCode::from(1);
-            }
-        }
-        print!("{}", config.to_file_text());
-        return ExitCode::SUCCESS;
+        return check_config_mode(config);
     }
     match start(
         config,
@@ -224,17 +223,52 @@ fn main() -> ExitCode {
         m.opt_present("implicit-tls"),
     ) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Config(e)) => {
-            ::log::error!("{e}");
-            eprintln!("minftpd: {e}");
-            ExitCode::from(EXIT_CONFIG)
-        }
-        Err(Failure::Runtime(e)) => {
-            ::log::error!("{e}");
-            eprintln!("minftpd: {e}");
-            ExitCode::from(EXIT_RUNTIME)
+        Err(Failure::Config(e)) => report_failure(&e, EXIT_CONFIG),
+        Err(Failure::Runtime(e)) => report_failure(&e, EXIT_RUNTIME),
+    }
+}
+
+/// The optional features this binary was built with, for `-V`.
+fn built_with() -> &'static str {
+    if cfg!(feature = "tls") {
+        "tls"
+    } else {
+        "without tls"
+    }
+}
+
+/// `--check-config`: what start-up would refuse fails (exit 1), what would
+/// start but cannot work is a warning (exit 0), then the effective config.
+fn check_config_mode(mut config: Config) -> ExitCode {
+    let mut users = auth::Users::default();
+    if let Some(path) = &config.users_file {
+        match auth::Users::load(path) {
+            Ok(loaded) => users = loaded,
+            Err(e) => {
+                eprintln!("minftpd: {e}");
+                return ExitCode::from(1);
+            }
         }
     }
+    if let Err(e) = config.resolve_pasv_address() {
+        eprintln!("minftpd: {e}");
+        return ExitCode::from(1);
+    }
+    for warning in setup::warnings(&config, &users) {
+        eprintln!("minftpd: warning: {warning}");
+    }
+    print!("{}", config.to_file_text());
+    ExitCode::SUCCESS
+}
+
+/// Says why start-up or serving failed, once: on standard error, and in the
+/// log too when the log goes elsewhere (a file, syslog).
+fn report_failure(e: &str, status: u8) -> ExitCode {
+    if !minftpd::daemon::logs_to_stderr() {
+        ::log::error!("{e}");
+    }
+    eprintln!("minftpd: {e}");
+    ExitCode::from(status)
 }
 
 #[cfg(test)]

@@ -94,11 +94,7 @@ fn openssl_sha512_and_sha256_hashes_log_in() {
     let etc = TempDir::new("hashes");
     let h6 = String::from_utf8(run("openssl", &["passwd", "-6", "six"]).stdout).unwrap();
     let h5 = String::from_utf8(run("openssl", &["passwd", "-5", "five"]).stdout).unwrap();
-    let text = format!(
-        "u6:{}:/:ro\nu5:{}:/:ro\nweird:$9$unknown$format:/:ro\n",
-        h6.trim(),
-        h5.trim()
-    );
+    let text = format!("u6:{}:/:ro\nu5:{}:/:ro\n", h6.trim(), h5.trim());
     let users = etc.write("users", text.as_bytes());
     let root = TempDir::new("hashes-root");
     let server = Server::start(root, &["-U", users.to_str().unwrap()]);
@@ -107,7 +103,6 @@ fn openssl_sha512_and_sha256_hashes_log_in() {
     for (user, pass) in [
         ("u6", "five"),
         ("u5", "six"),
-        ("weird", "format"),
         ("nobody-here", "x"),
         ("anonymous", "x"),
     ] {
@@ -115,7 +110,8 @@ fn openssl_sha512_and_sha256_hashes_log_in() {
         ftp.ok(&format!("USER {user}"), 331);
         ftp.ok(&format!("PASS {pass}"), 530);
     }
-    assert!(server.wait_for_log("user weird: unknown password hash format"));
+    // A hash crypt(3) cannot check stops start-up: see
+    // a_hash_this_build_cannot_check_stops_start_up_and_check_config.
 }
 
 /// Finding 6: a name without an account, a disabled anonymous login and a

@@ -241,4 +241,69 @@ fn static_binary_is_static_small_and_serves() {
     let mut ftp = server.anon();
     assert_eq!(ftp.retr("s.txt"), b"static smoke");
     server.finish();
+    if path.contains("musl") {
+        static_musl_refuses_yescrypt_at_start_up(&path);
+    }
+}
+
+/// musl's crypt(3) has no yescrypt, the hash current Debian, Ubuntu and
+/// Fedora write into /etc/shadow, and answers a `$y$` setting with a DES
+/// string rather than a failure: the static binary must refuse such a users
+/// file at start-up, naming the account, instead of failing every login.
+fn static_musl_refuses_yescrypt_at_start_up(path: &str) {
+    let etc = TempDir::new("static-yescrypt");
+    // `mkpasswd -m yescrypt -S saltsaltsaltsalt x`.
+    let users = etc.write(
+        "users",
+        b"cam:$y$j9T$saltsaltsaltsalt$.756M/zb2pbOOmE06WQ0Z0ahuN3hP77kLoWIpIFnmy0:/:rw\n",
+    );
+    let root = etc.mkdir("root");
+    let args = users_start_args(&root, &users);
+    let (code, err) = start_bounded(path, &args);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:1: user cam: this build's crypt(3) cannot check $y$ password hashes; make one with minftpd --hash-password",
+            users.display()
+        )),
+        "{err}"
+    );
+    let (code, err) = start_bounded(path, &[&args[..], &["--check-config"]].concat());
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("user cam: this build's crypt(3) cannot check $y$"),
+        "{err}"
+    );
+}
+
+/// The "Coming from vsftpd" tables of README.md and minftpd.conf(5) are the
+/// table the config file's key hints come from: each row as the code prints
+/// it, and no row the code lacks.
+#[test]
+fn vsftpd_tables_agree_with_the_code() {
+    use minftpd::config::vsftpd::{markdown_row, mdoc_item, VSFTPD_KEYS};
+    let readme = read("README.md");
+    let section = readme
+        .split("## Coming from vsftpd")
+        .nth(1)
+        .expect("README.md has a Coming from vsftpd section");
+    let section = section.split("\n## ").next().unwrap();
+    let rows: Vec<&str> = section.lines().filter(|l| l.starts_with("| `")).collect();
+    let want: Vec<String> = VSFTPD_KEYS.iter().map(markdown_row).collect();
+    assert_eq!(rows, want, "README.md's vsftpd table");
+    let page = read("man/minftpd.conf.5");
+    let section = page
+        .split(".Sh COMING FROM VSFTPD")
+        .nth(1)
+        .expect("minftpd.conf.5 has a COMING FROM VSFTPD section");
+    let section = section.split("\n.Sh ").next().unwrap();
+    let items = section.matches(".It Cm ").count();
+    assert_eq!(items, VSFTPD_KEYS.len(), "minftpd.conf.5's vsftpd list");
+    for c in VSFTPD_KEYS {
+        let item = mdoc_item(c);
+        assert!(
+            section.contains(&format!("{item}\n")),
+            "minftpd.conf.5 lacks\n{item}"
+        );
+    }
 }

@@ -3,7 +3,7 @@
 //! range; its log, memory and exit; start-ups that must fail.
 
 use super::*;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -471,4 +471,39 @@ pub fn socket_activate(port: u16, extra: &[&str], minftpd_args: &[&str], root: &
     );
     wait_listening(&mut guard, port).unwrap();
     guard
+}
+
+/// Runs this build's binary (or `program`) for a start-up that must fail,
+/// bounded: one that starts serving instead is killed after `TIMEOUT` and
+/// reported as `None`. Its exit status and standard error.
+pub fn start_bounded(program: &str, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Kill::spawn(
+        Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .env_remove("RUST_LOG"),
+    );
+    let status = wait_exit(&mut child.0);
+    let mut err = String::new();
+    if status.is_some() {
+        let _ = child.0.stderr.take().unwrap().read_to_string(&mut err);
+    }
+    (status.and_then(|s| s.code()), err)
+}
+
+/// The arguments of a start-up with no config file, on a port of its own,
+/// serving `root` with the accounts of `users`.
+pub fn users_start_args<'a>(root: &'a Path, users: &'a Path) -> [&'a str; 8] {
+    [
+        "-c",
+        "/dev/null",
+        "-l",
+        "127.0.0.1:0",
+        "-r",
+        root.to_str().unwrap(),
+        "-U",
+        users.to_str().unwrap(),
+    ]
 }
