@@ -53,7 +53,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "shutdown_grace", default: "10", doc: "seconds running transfers may finish after SIGTERM or SIGINT" },
     Key { name: "tls", default: "no", doc: "FTPS (needs a build with the cargo feature tls): no; yes offers AUTH TLS; required makes named users log in and transfer over TLS" },
     Key { name: "tls_cert_file", default: "", doc: "PEM certificate, followed by its chain; read at start-up and on SIGHUP when not chrooted" },
-    Key { name: "tls_key_file", default: "", doc: "PEM private key of tls_cert_file (PKCS#8, PKCS#1 or SEC1)" },
+    Key { name: "tls_key_file", default: "", doc: "PEM private key of tls_cert_file (PKCS#8, PKCS#1 or SEC1, not encrypted); empty: the key is in tls_cert_file, after the certificate" },
     Key { name: "tls_anon_required", default: "no", doc: "with tls = required, anonymous users too must log in and transfer over TLS" },
     Key { name: "tls_implicit_listen", default: "", doc: "addresses for implicit FTPS (TLS from the first byte, conventionally port 990), comma-separated ADDR:PORT" },
     Key { name: "tls_require_reuse", default: "no", doc: "a protected data connection must resume the control connection's TLS session (curl and lftp do; Python's ftplib does not)" },
@@ -507,18 +507,14 @@ impl Config {
         if !cfg!(feature = "tls") {
             return Err(("tls", "this minftpd was built without TLS (build it with the cargo feature tls, e.g. make static FEATURES=tls)".into()));
         }
-        for (key, path) in [
-            ("tls_cert_file", &self.tls_cert_file),
-            ("tls_key_file", &self.tls_key_file),
-        ] {
-            if path.is_none() {
-                return Err((
-                    key,
-                    "must name a PEM file when tls is yes or required".into(),
-                ));
-            }
+        // tls_key_file may be empty: the key is then in tls_cert_file.
+        match self.tls_cert_file {
+            None => Err((
+                "tls_cert_file",
+                "must name a PEM file when tls is yes or required".into(),
+            )),
+            Some(_) => Ok(()),
         }
-        Ok(())
     }
 
     /// The effective configuration in config-file format (itself a valid file).

@@ -267,10 +267,10 @@ fn load_certs(config: &Config) -> Result<Option<crate::tls::Certs>, String> {
     let (config::TlsMode::Yes | config::TlsMode::Required) = config.tls else {
         return Ok(None);
     };
-    let (Some(cert), Some(key)) = (&config.tls_cert_file, &config.tls_key_file) else {
-        return Err("tls needs tls_cert_file and tls_key_file".into());
+    let Some(cert) = &config.tls_cert_file else {
+        return Err("tls needs tls_cert_file".into());
     };
-    let certs = crate::tls::Certs::load(cert, key)?;
+    let certs = crate::tls::Certs::load(cert, config.tls_key_file.as_deref())?;
     ::log::info!("TLS certificate: {}", cert.display());
     Ok(Some(certs))
 }

@@ -246,6 +246,19 @@ fn origin(
     }
 }
 
+/// `--check-config` reads the certificate and key and pairs them as start-up
+/// does, so a missing, DER, encrypted, swapped or mismatched file is found
+/// before the server is (re)started.
+#[cfg(feature = "tls")]
+fn check_tls(config: &Config) -> Result<(), String> {
+    match (&config.tls, &config.tls_cert_file) {
+        (config::TlsMode::No, _) | (_, None) => Ok(()),
+        (_, Some(cert)) => {
+            minftpd::tls::Certs::load(cert, config.tls_key_file.as_deref()).map(drop)
+        }
+    }
+}
+
 fn hash_password_mode() -> ExitCode {
     let stdin = io::stdin();
     let fd = sys::borrow_stdio(0);
@@ -314,6 +327,11 @@ fn main() -> ExitCode {
                 eprintln!("minftpd: {e}");
                 return ExitCode::from(1);
             }
+        }
+        #[cfg(feature = "tls")]
+        if let Err(e) = check_tls(&config) {
+            eprintln!("minftpd: {e}");
+            return ExitCode::from(1);
         }
         print!("{}", config.to_file_text());
         return ExitCode::SUCCESS;
