@@ -44,8 +44,9 @@ pub const KEYS: &[Key] = &[
     Key { name: "umask", default: "022", doc: "octal umask for uploaded files and created directories" },
     Key { name: "banner", default: "minftpd ready.", doc: "text of the 220 greeting" },
     Key { name: "log_level", default: "info", doc: "error, warn, info, debug or trace (RUST_LOG overrides)" },
-    Key { name: "log_file", default: "", doc: "write the server log to this file instead of standard error" },
-    Key { name: "syslog_socket", default: "/dev/log", doc: "syslog's datagram socket, used when standard error is a socket and log_file is empty" },
+    Key { name: "log_target", default: "auto", doc: "where the server log goes: stderr (the journal's priorities when JOURNAL_STREAM names it), syslog (syslog_socket), file (log_file); auto: log_file if set, else stderr, or syslog when standard error is a socket" },
+    Key { name: "log_file", default: "", doc: "the server log's file, for log_target = file or auto; opened before the chroot: rotate it with copytruncate" },
+    Key { name: "syslog_socket", default: "/dev/log", doc: "syslog's datagram socket, for log_target = syslog, or auto when standard error is a socket" },
     Key { name: "xferlog_file", default: "", doc: "write one xferlog(5) line per finished or aborted transfer to this file" },
     Key { name: "fsync_uploads", default: "no", doc: "fsync each upload before it replaces the old file and 226 is sent" },
     Key { name: "max_rate", default: "0", doc: "bytes per second per session for named users, both directions; 0: unlimited" },
@@ -91,6 +92,7 @@ pub struct Config {
     pub umask: u32,
     pub banner: String,
     pub log_level: log::LevelFilter,
+    pub log_target: crate::log::Target,
     pub log_file: Option<PathBuf>,
     pub syslog_socket: PathBuf,
     pub xferlog_file: Option<PathBuf>,
@@ -182,6 +184,7 @@ impl Default for Config {
             umask: 0,
             banner: String::new(),
             log_level: log::LevelFilter::Info,
+            log_target: crate::log::Target::Auto,
             log_file: None,
             syslog_socket: PathBuf::new(),
             xferlog_file: None,
@@ -331,6 +334,7 @@ impl Config {
                     format!("expected error, warn, info, debug or trace, got {value:?}")
                 })?
             }
+            "log_target" => self.log_target = crate::log::Target::parse(value)?,
             "log_file" => self.log_file = optional_path(value),
             "syslog_socket" => {
                 if value.is_empty() {
@@ -394,6 +398,7 @@ impl Config {
             "umask" => format!("{:03o}", self.umask),
             "banner" => self.banner.clone(),
             "log_level" => self.log_level.to_string().to_lowercase(),
+            "log_target" => self.log_target.name().to_string(),
             "log_file" => show_path(&self.log_file),
             "syslog_socket" => self.syslog_socket.display().to_string(),
             "xferlog_file" => show_path(&self.xferlog_file),
@@ -485,6 +490,8 @@ impl Config {
                 "proxy_protocol = yes needs the balancers' addresses here".into(),
             ));
         }
+        self.validate_log_target()
+            .map_err(|(key, reason)| err(key, reason))?;
         self.validate_tls()
             .map_err(|(key, reason)| err(key, reason))?;
         if !self.root.is_dir() {
@@ -494,6 +501,23 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// `log_target` and `log_file` say the same: a file for file, none for
+    /// stderr or syslog (one of the two would be ignored).
+    fn validate_log_target(&self) -> Result<(), (&'static str, String)> {
+        use crate::log::Target;
+        match (self.log_target, &self.log_file) {
+            (Target::File, None) => Err(("log_file", "log_target = file needs a log_file".into())),
+            (Target::Stderr | Target::Syslog, Some(_)) => Err((
+                "log_file",
+                format!(
+                    "log_file is set but log_target = {}: set log_target = file, or empty log_file",
+                    self.log_target.name()
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// The TLS keys hang together, and TLS is asked for only from a build that has it.

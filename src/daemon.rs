@@ -87,15 +87,16 @@ pub fn start(config: Config, inetd: bool, implicit_tls: bool) -> Result<(), Fail
     sys::close_inherited_fds(&sockets.raw_fds()).map_err(runtime)?;
 
     // 3. everything outside the served root: logs, accounts, the root itself
-    let stderr_unusable =
-        matches!(sockets, Sockets::One(..)) || sys::is_socket(sys::borrow_stdio(2));
+    let stderr_unusable = !crate::log::stderr_is_journal()
+        && (matches!(sockets, Sockets::One(..)) || sys::is_socket(sys::borrow_stdio(2)));
     let destination = crate::log::open_destination(
+        config.log_target,
         config.log_file.as_deref(),
         &config.syslog_socket,
         stderr_unusable,
     )
     .map_err(|e| Failure::Config(e.to_string()))?;
-    crate::log::init(config.log_level, destination);
+    crate::log::init(config.log_level, destination, stderr_unusable);
     // A deep walk or many sessions must not meet a soft limit below the hard one.
     if let Err(e) = sys::raise_nofile_limit() {
         ::log::warn!("cannot raise the open file limit: {e}");

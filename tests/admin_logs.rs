@@ -48,3 +48,248 @@ fn writes_the_filesystem_refuses_are_logged_at_info_with_user_path_and_reason() 
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
     server.finish();
 }
+
+/// Runs the rest of the command line with JOURNAL_STREAM naming the device
+/// and inode of its standard error, as systemd does for a service whose
+/// standard error is the journal (`StandardError=journal`).
+const ON_JOURNAL: [&str; 4] = [
+    "sh",
+    "-c",
+    "JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec \"$@\"",
+    "sh",
+];
+
+/// Checks that every line of `log` has a journal priority prefix and no
+/// time or pid of its own (the journal records both).
+fn assert_journal_lines(log: &str) {
+    for line in log.lines() {
+        let (priority, message) = line
+            .strip_prefix('<')
+            .and_then(|rest| rest.split_once('>'))
+            .unwrap_or_else(|| panic!("no <N> prefix: {line:?}\n{log}"));
+        assert!(["3", "4", "6", "7"].contains(&priority), "{line}");
+        assert!(
+            !message.contains("minftpd["),
+            "a second time and pid: {line}"
+        );
+    }
+}
+
+#[test]
+fn on_the_journal_each_line_has_a_priority_and_no_timestamp() {
+    let server = Server::start_via(&ON_JOURNAL, TempDir::new("journal"), &["-A"]);
+    let mut ftp = server.anon();
+    ftp.ok("QUIT", 221);
+    assert!(
+        server.wait_for_log("login: peer=127.0.0.1"),
+        "{}",
+        server.log()
+    );
+    assert_journal_lines(&server.log());
+    assert!(server
+        .log()
+        .contains("<6>login: peer=127.0.0.1 user=\"anonymous\""));
+    server.finish();
+    // Standard error that is not the journal's stream keeps the plain format.
+    let wrong = ["sh", "-c", "JOURNAL_STREAM=1:2 exec \"$@\"", "sh"];
+    let server = Server::start_via(&wrong, TempDir::new("journal-not"), &["-A"]);
+    assert!(!server.log().starts_with('<'), "{}", server.log());
+    assert!(server.log().contains("Z minftpd["), "{}", server.log());
+    server.finish();
+}
+
+/// minftpd-inetd@.service: the connection on standard input and output, the
+/// journal's socket on standard error. The log goes to the journal (before,
+/// a socket on standard error sent it to /dev/log, or nowhere).
+#[test]
+fn inetd_mode_with_standard_error_on_the_journal_logs_there() {
+    use std::io::{BufRead, BufReader};
+    use std::os::fd::OwnedFd;
+    let root = TempDir::new("journal-inetd");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = std::thread::spawn(move || Ftp::connect(addr));
+    let (conn, _) = listener.accept().unwrap();
+    let (journal, stderr) = std::os::unix::net::UnixStream::pair().unwrap();
+    let fd =
+        |s: &std::net::TcpStream| std::process::Stdio::from(OwnedFd::from(s.try_clone().unwrap()));
+    let mut args = ON_JOURNAL[1..].to_vec();
+    let root_path = root.path().to_str().unwrap();
+    args.extend([BIN, "--inetd", "-c", "/dev/null", "-A", "-r", root_path]);
+    args.extend(["-o", "syslog_socket=/nonexistent/log"]);
+    let _child = Kill::spawn(
+        std::process::Command::new(ON_JOURNAL[0])
+            .args(&args)
+            .stdin(fd(&conn))
+            .stdout(fd(&conn))
+            .stderr(std::process::Stdio::from(OwnedFd::from(stderr)))
+            .env_remove("RUST_LOG"),
+    );
+    drop(conn);
+    let mut ftp = client.join().unwrap();
+    assert_eq!(ftp.greeting.code, 220);
+    ftp.login("anonymous", "x");
+    ftp.ok("QUIT", 221);
+    journal.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut log = String::new();
+    for line in BufReader::new(journal).lines() {
+        let Ok(line) = line else { break };
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("login: peer=") {
+            break;
+        }
+    }
+    assert!(
+        log.contains("<6>login: peer=127.0.0.1 user=\"anonymous\""),
+        "{log:?}"
+    );
+    assert_journal_lines(&log);
+}
+
+/// A UNIX datagram socket in `dir` standing in for /dev/log.
+fn syslog_socket(dir: &TempDir) -> (std::os::unix::net::UnixDatagram, String) {
+    let path = dir.path().join("log");
+    let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_millis(200)))
+        .unwrap();
+    (socket, format!("syslog_socket={}", path.display()))
+}
+
+/// Datagrams from `socket` until one contains `needle` (bounded by TIMEOUT).
+fn receive_until(socket: &std::os::unix::net::UnixDatagram, needle: &str) -> Vec<String> {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let mut seen = Vec::new();
+    while std::time::Instant::now() < deadline {
+        let mut buf = [0u8; 2048];
+        if let Ok(n) = socket.recv(&mut buf) {
+            seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            if seen.last().unwrap().contains(needle) {
+                return seen;
+            }
+        }
+    }
+    panic!("no datagram with {needle:?} in {seen:?}");
+}
+
+/// minftpd serving `root` anonymously with `log_target = syslog` and the
+/// given `syslog_socket` setting; its standard error piped.
+fn spawn_syslog_target(root: &TempDir, setting: &str) -> Kill {
+    Kill::spawn(
+        std::process::Command::new(BIN)
+            .args(["-c", "/dev/null", "-A", "-l", "127.0.0.1:0", "-r"])
+            .arg(root.path())
+            .args(["-o", "log_target=syslog", "-o", setting])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped()),
+    )
+}
+
+/// The address of the last "listening on" datagram in `seen`.
+fn listening_addr(seen: &[String]) -> std::net::SocketAddr {
+    let line = seen.last().unwrap();
+    line.split("listening on ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Kills `server` and returns all it wrote on standard error.
+fn stop_and_read_stderr(mut server: Kill) -> String {
+    use std::io::Read;
+    let _ = server.0.kill();
+    let _ = server.0.wait();
+    let mut stderr = String::new();
+    server
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    stderr
+}
+
+#[test]
+fn log_target_syslog_sends_a_standalone_servers_log_to_syslog() {
+    let dir = TempDir::new("syslog-target");
+    let (syslog, setting) = syslog_socket(&dir);
+    let root = TempDir::new("syslog-target-root");
+    let server = spawn_syslog_target(&root, &setting);
+    let seen = receive_until(&syslog, "listening on ");
+    let addr = listening_addr(&seen);
+    assert!(seen.iter().all(|d| d.starts_with('<')), "{seen:?}");
+    let mut ftp = Ftp::connect(addr);
+    ftp.login("anonymous", "x");
+    ftp.ok("QUIT", 221);
+    receive_until(&syslog, "login: peer=127.0.0.1 user=\"anonymous\"");
+    let stderr = stop_and_read_stderr(server);
+    assert!(stderr.is_empty(), "{stderr}");
+    // The two keys must agree: a log_file with log_target = syslog is an error.
+    let (code, stderr) = start_error(&[
+        "-c",
+        "/dev/null",
+        "--check-config",
+        "-r",
+        root.path().to_str().unwrap(),
+        "-o",
+        "log_target=syslog",
+        "-o",
+        "log_file=/tmp/x.log",
+    ]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("log_target = syslog"), "{stderr}");
+}
+
+#[test]
+fn a_syslog_that_cannot_be_reached_is_said_once_and_nothing_is_lost() {
+    let dir = TempDir::new("syslog-gone");
+    // At start: no socket at the path. Said once; the log goes to stderr.
+    let missing = format!("syslog_socket={}", dir.path().join("none").display());
+    let server = Server::start(
+        TempDir::new("syslog-gone-root"),
+        &["-A", "-o", "log_target=syslog", "-o", &missing],
+    );
+    for _ in 0..3 {
+        server.anon().ok("QUIT", 221);
+    }
+    assert!(
+        server.wait_for_log("login: peer=127.0.0.1"),
+        "{}",
+        server.log()
+    );
+    assert_eq!(
+        server.log().matches("cannot reach syslog at").count(),
+        1,
+        "{}",
+        server.log()
+    );
+    server.finish();
+    // While serving: syslog goes away. Said once; the lines go to stderr.
+    let (syslog, setting) = syslog_socket(&dir);
+    let root = TempDir::new("syslog-gone-root2");
+    let server = spawn_syslog_target(&root, &setting);
+    let addr = listening_addr(&receive_until(&syslog, "listening on "));
+    drop(syslog);
+    for _ in 0..3 {
+        let mut ftp = Ftp::connect(addr);
+        ftp.login("anonymous", "x");
+        ftp.ok("QUIT", 221);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let stderr = stop_and_read_stderr(server);
+    assert_eq!(
+        stderr.matches("does not take log lines").count(),
+        1,
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("login: peer=127.0.0.1").count(),
+        3,
+        "{stderr}"
+    );
+}
