@@ -242,3 +242,128 @@ fn static_binary_is_static_small_and_serves() {
     assert_eq!(ftp.retr("s.txt"), b"static smoke");
     server.finish();
 }
+
+/// Every line of a log file and its rotated copies (`.1`, then `.N.gz`),
+/// oldest first; panics on a NUL byte (a hole a truncation left behind a
+/// writer that did not append).
+fn rotated_lines(path: &Path, keep: usize) -> Vec<String> {
+    let mut texts = Vec::new();
+    for n in (1..=keep).rev() {
+        let gz = PathBuf::from(format!("{}.{n}.gz", path.display()));
+        let plain = PathBuf::from(format!("{}.{n}", path.display()));
+        if gz.exists() {
+            let out = run("gzip", &["-dc", gz.to_str().unwrap()]);
+            assert!(out.status.success());
+            texts.push(out.stdout);
+        } else if plain.exists() {
+            texts.push(std::fs::read(&plain).unwrap());
+        }
+    }
+    texts.push(std::fs::read(path).unwrap());
+    let all = texts.concat();
+    assert!(!all.contains(&0), "a NUL byte in {}", path.display());
+    String::from_utf8(all)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// Issue 18 item 8: contrib/minftpd.logrotate, with its paths moved to a
+/// temporary directory, rotates log_file and xferlog_file three times under
+/// a running server whose client keeps uploading between the rotations:
+/// every line is kept exactly once, and the lines after the last rotation
+/// are in the live files (the server writes on into them, not into a
+/// rotated copy).
+#[test]
+fn the_logrotate_example_keeps_every_line() {
+    if !have("logrotate") || !have("gzip") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let etc = TempDir::new("logrotate");
+    // logrotate refuses a world-writable log directory.
+    let logs = etc.path().join("log");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::set_permissions(&logs, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let example = read("contrib/minftpd.logrotate");
+    assert!(example.contains("/var/log/minftpd/minftpd.log") && example.contains("copytruncate"));
+    let conf = etc.path().join("logrotate.conf");
+    std::fs::write(
+        &conf,
+        example.replace("/var/log/minftpd", logs.to_str().unwrap()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let state = etc.path().join("state");
+    let log_file = logs.join("minftpd.log");
+    let xferlog = logs.join("xferlog");
+    let log_setting = format!("log_file={}", log_file.display());
+    let xfer_setting = format!("xferlog_file={}", xferlog.display());
+    // One inetd-mode session: its log goes to the files only.
+    let root = TempDir::new("logrotate-root");
+    let users = users_file(&etc, &[("rw", "pw", "/", "rw")]);
+    let (mut server, mut ftp) = inetd(
+        &root,
+        &[
+            "-w",
+            "-U",
+            users.to_str().unwrap(),
+            "-o",
+            &log_setting,
+            "-o",
+            &xfer_setting,
+        ],
+    );
+    ftp.login("rw", "pw");
+    ftp.ok("TYPE I", 200);
+    let (rounds, per_round) = (4, 25);
+    for round in 0..rounds {
+        for i in 0..per_round {
+            ftp.stor(&format!("/f{}", round * per_round + i), b"x");
+        }
+        if round + 1 < rounds {
+            let out = run(
+                "logrotate",
+                &["-f", "-s", state.to_str().unwrap(), conf.to_str().unwrap()],
+            );
+            assert!(
+                out.status.success(),
+                "logrotate: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    ftp.ok("QUIT", 221);
+    assert!(
+        PathBuf::from(format!("{}.3.gz", log_file.display())).exists(),
+        "three rotations"
+    );
+    let uploads = |lines: &[String], pattern: &dyn Fn(usize) -> String| {
+        (0..rounds * per_round)
+            .map(|n| lines.iter().filter(|l| l.contains(&pattern(n))).count())
+            .collect::<Vec<_>>()
+    };
+    let log = rotated_lines(&log_file, 8);
+    let counts = uploads(&log, &|n| format!("STOR \"/f{n}\" ok"));
+    assert!(
+        counts.iter().all(|c| *c == 1),
+        "{counts:?}\n{}",
+        log.join("\n")
+    );
+    let transfers = rotated_lines(&xferlog, 8);
+    let counts = uploads(&transfers, &|n| format!(" /f{n} b _ i r rw "));
+    assert!(
+        counts.iter().all(|c| *c == 1),
+        "{counts:?}\n{}",
+        transfers.join("\n")
+    );
+    // After the last rotation the server writes on into the live files.
+    let live = std::fs::read_to_string(&log_file).unwrap();
+    let last = (rounds - 1) * per_round;
+    assert!(live.contains(&format!("STOR \"/f{last}\" ok")), "{live}");
+    assert!(std::fs::read_to_string(&xferlog)
+        .unwrap()
+        .contains(&format!(" /f{last} ")));
+    assert!(wait_exit(&mut server.0).is_some_and(|s| s.success()));
+}
