@@ -171,7 +171,10 @@ fn make_install_and_uninstall() {
     assert_eq!(
         files_under(dest.path()),
         [
+            "etc/fail2ban/filter.d/minftpd.conf",
+            "etc/fail2ban/jail.d/minftpd.conf",
             "etc/minftpd.conf",
+            "usr/lib/systemd/system/minftpd-ftps.socket",
             "usr/lib/systemd/system/minftpd-inetd.socket",
             "usr/lib/systemd/system/minftpd-inetd@.service",
             "usr/lib/systemd/system/minftpd.service",
@@ -366,4 +369,181 @@ fn the_logrotate_example_keeps_every_line() {
         .unwrap()
         .contains(&format!(" /f{last} ")));
     assert!(wait_exit(&mut server.0).is_some_and(|s| s.success()));
+}
+
+/// The text of `page` rendered as a reader sees it (mandoc, no overstrikes).
+fn rendered_man_page(page: &str) -> String {
+    let out = run("mandoc", &["-T", "ascii", project(page).to_str().unwrap()]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    // mandoc marks bold and underline as X\bX and _\bX: keep the X.
+    let mut plain = String::new();
+    for c in text.chars() {
+        if c == '\u{8}' {
+            plain.pop();
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}
+
+/// The fail2ban filter as `text` shows it: from the `[Definition]` line to
+/// the `ignoreregex` line, with the indentation of the first taken off.
+fn filter_in(text: &str, what: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.trim() == "[Definition]")
+        .unwrap_or_else(|| panic!("no [Definition] in {what}"));
+    let end = start
+        + lines[start..]
+            .iter()
+            .position(|l| l.trim_start().starts_with("ignoreregex"))
+            .unwrap_or_else(|| panic!("no ignoreregex in {what}"));
+    let indent = lines[start].len() - lines[start].trim_start().len();
+    lines[start..=end]
+        .iter()
+        .map(|l| format!("{}\n", l.get(indent..).unwrap_or("").trim_end()))
+        .collect()
+}
+
+/// Issue 18: the fail2ban filter as README, minftpd(8) and the installed
+/// file print it, run through fail2ban-regex: each bans the addresses of
+/// real failures (log_file, syslog and journal lines) and none that a
+/// client wrote into a name or path.
+#[test]
+fn the_fail2ban_filter_as_each_page_prints_it_bans_only_real_failures() {
+    if !have("make") || !have("mandoc") || !have("fail2ban-regex") {
+        return;
+    }
+    let dest = TempDir::new("f2b-dest");
+    let destdir = format!("DESTDIR={}", dest.path().display());
+    make(&[
+        "-s",
+        "install",
+        &destdir,
+        "PREFIX=/usr",
+        &format!("BIN={BIN}"),
+    ]);
+    let installed =
+        std::fs::read_to_string(dest.path().join("etc/fail2ban/filter.d/minftpd.conf")).unwrap();
+    let jail =
+        std::fs::read_to_string(dest.path().join("etc/fail2ban/jail.d/minftpd.conf")).unwrap();
+    assert!(
+        jail.contains("\nfilter   = minftpd\n") && jail.contains("\nbackend  = systemd\n"),
+        "{jail}"
+    );
+    assert!(
+        jail.contains("\njournalmatch = _SYSTEMD_UNIT=minftpd.service\n"),
+        "{jail}"
+    );
+    assert!(
+        jail.contains("\n#logpath = /var/log/minftpd/minftpd.log\n"),
+        "{jail}"
+    );
+    let log = "\
+2026-11-24T04:20:49Z minftpd[6474] WARN: login failed: peer=192.0.2.7 user=\"alice\"
+Nov 24 04:20:50 box minftpd[6475]: login failed: peer=192.0.2.8 user=\"b\\\"ob\"
+2026-11-24T04:20:51Z minftpd[6474] INFO: 127.0.0.1:4000 \"rw\" STOR \"/up/x login failed: peer=203.0.113.77 user=admin\" ok 1 bytes in 0.001s
+2026-11-24T04:20:52Z minftpd[6474] WARN: login failed: peer=127.0.0.1 user=\"a\\\" peer=203.0.113.80 user=\\\"b\"
+Nov 24 04:20:53 box minftpd[6475]: 127.0.0.1:4001 \"rw\" renamed \"/a\" to \"/y login failed: peer=203.0.113.78 user=z\"
+";
+    let dir = TempDir::new("f2b-pages");
+    let log_path = dir.write("minftpd.log", log.as_bytes());
+    let pages = [
+        ("README.md", filter_in(&read("README.md"), "README.md")),
+        (
+            "minftpd(8)",
+            filter_in(&rendered_man_page("man/minftpd.8"), "minftpd(8)"),
+        ),
+        (
+            "the installed filter",
+            filter_in(&installed, "the installed filter"),
+        ),
+    ];
+    for (what, filter) in pages {
+        let path = dir.write("filter.conf", filter.as_bytes());
+        let out = run(
+            "fail2ban-regex",
+            &[
+                "--out",
+                "ip",
+                log_path.to_str().unwrap(),
+                path.to_str().unwrap(),
+            ],
+        );
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{what}: {report}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let banned: Vec<&str> = report.split_whitespace().collect();
+        assert_eq!(
+            banned,
+            ["192.0.2.7", "192.0.2.8", "127.0.0.1"],
+            "{what}:\n{filter}"
+        );
+    }
+}
+
+/// The `--help` block of README.md is what the binary prints.
+#[test]
+fn readme_shows_help_as_the_binary_prints_it() {
+    let help = String::from_utf8(run(BIN, &["--help"]).stdout).unwrap();
+    let readme = read("README.md");
+    let block = readme
+        .split_once("`minftpd --help`:\n\n```\n")
+        .and_then(|(_, rest)| rest.split_once("```\n"))
+        .map(|(block, _)| block)
+        .expect("README.md has a `minftpd --help` block");
+    let trimmed = |text: &str| {
+        text.lines()
+            .map(str::trim_end)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(trimmed(block), trimmed(&help));
+}
+
+/// contrib/inittab: each init line (sysvinit's and, commented, BusyBox's)
+/// starts the binary with options it accepts (--check-config, with a
+/// config file and root of the test's own).
+#[test]
+fn the_inittab_lines_start_minftpd_with_options_it_accepts() {
+    let inittab = read("contrib/inittab");
+    let lines: Vec<&str> = inittab
+        .lines()
+        .map(|l| l.trim_start_matches('#'))
+        .filter(|l| l.contains(":respawn:"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{inittab}");
+    let root = TempDir::new("inittab");
+    for line in lines {
+        let fields: Vec<&str> = line.splitn(4, ':').collect();
+        assert_eq!(fields[2], "respawn", "{line}");
+        let mut words = fields[3].split_whitespace();
+        assert_eq!(words.next(), Some("/usr/local/sbin/minftpd"), "{line}");
+        let args: Vec<&str> = words.collect();
+        assert_eq!(&args[..2], ["-c", "/etc/minftpd.conf"], "{line}");
+        let mut check = vec![
+            "-c",
+            "/dev/null",
+            "--check-config",
+            "-r",
+            root.path().to_str().unwrap(),
+        ];
+        check.extend_from_slice(&args[2..]);
+        let out = run(BIN, &check);
+        assert!(
+            out.status.success(),
+            "{line}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("\nlog_target = syslog\n"),
+            "{line}"
+        );
+    }
 }
