@@ -642,3 +642,41 @@ fn a_tls_1_1_client_is_logged_as_too_old() {
     assert_eq!(server.log().matches(line).count(), 2, "{}", server.log());
     server.finish();
 }
+
+/// contrib/minftpd-ftps.socket: the name it gives its socket is the one
+/// minftpd serves as implicit FTPS, with Accept=no (one minftpd for all).
+#[test]
+fn the_ftps_socket_unit_names_its_socket_for_implicit_ftps() {
+    if !have_all(&["curl", "openssl", "systemd-socket-activate"]) {
+        return;
+    }
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/contrib/minftpd-ftps.socket"
+    ))
+    .unwrap();
+    let setting = |key: &str| {
+        unit.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("no {key}= in {unit}"))
+            .to_string()
+    };
+    assert_eq!(setting("Accept"), "no");
+    assert_eq!(setting("Service"), "minftpd.service");
+    let fdname = format!("--fdname={}", setting("FileDescriptorName"));
+    let root = TempDir::new("tls-ftps-socket");
+    root.write("f.txt", b"implicit");
+    let etc = TempDir::new("tls-ftps-socket-etc");
+    let (cert, key) = make_cert(&etc, "server", "minftpd-ftps-socket");
+    let cert = format!("tls_cert_file={}", cert.display());
+    let key = format!("tls_key_file={}", key.display());
+    let port = free_port();
+    let _guard = socket_activate(
+        port,
+        &[&fdname],
+        &["-o", "tls=yes", "-o", &cert, "-o", &key],
+        &root,
+    );
+    let url = format!("ftps://127.0.0.1:{port}/f.txt");
+    assert_eq!(curl_ok(&["-k", &url]), b"implicit");
+}
