@@ -490,8 +490,8 @@ impl Config {
                 "proxy_protocol = yes needs the balancers' addresses here".into(),
             ));
         }
-        self.validate_log_target()
-            .map_err(|(key, reason)| err(key, reason))?;
+        crate::log::check_target(self.log_target, self.log_file.is_some())
+            .map_err(|reason| err("log_file", reason))?;
         self.validate_tls()
             .map_err(|(key, reason)| err(key, reason))?;
         if !self.root.is_dir() {
@@ -501,23 +501,6 @@ impl Config {
             ));
         }
         Ok(())
-    }
-
-    /// `log_target` and `log_file` say the same: a file for file, none for
-    /// stderr or syslog (one of the two would be ignored).
-    fn validate_log_target(&self) -> Result<(), (&'static str, String)> {
-        use crate::log::Target;
-        match (self.log_target, &self.log_file) {
-            (Target::File, None) => Err(("log_file", "log_target = file needs a log_file".into())),
-            (Target::Stderr | Target::Syslog, Some(_)) => Err((
-                "log_file",
-                format!(
-                    "log_file is set but log_target = {}: set log_target = file, or empty log_file",
-                    self.log_target.name()
-                ),
-            )),
-            _ => Ok(()),
-        }
     }
 
     /// The TLS keys hang together, and TLS is asked for only from a build that has it.
