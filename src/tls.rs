@@ -84,8 +84,9 @@ fn server_config(files: &KeyPair) -> Result<Arc<ServerConfig>, String> {
     let chain = certificates(&files.cert)?;
     let key = match &files.key {
         Some(path) => private_key("tls_key_file", path)?,
-        None => private_key("tls_cert_file", &files.cert).map_err(|e| {
-            format!("{e}; name the key's own file with tls_key_file, or append the key to the certificate's file")
+        None => private_key("tls_cert_file", &files.cert).map_err(|e| match e.contains("no private key") {
+            true => format!("{e}; name the key's own file with tls_key_file, or append the key to the certificate's file"),
+            false => e,
         })?,
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
