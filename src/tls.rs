@@ -84,10 +84,7 @@ fn server_config(files: &KeyPair) -> Result<Arc<ServerConfig>, String> {
     let chain = certificates(&files.cert)?;
     let key = match &files.key {
         Some(path) => private_key("tls_key_file", path)?,
-        None => private_key("tls_cert_file", &files.cert).map_err(|e| match e.contains("no private key") {
-            true => format!("{e}; name the key's own file with tls_key_file, or append the key to the certificate's file"),
-            false => e,
-        })?,
+        None => private_key("tls_cert_file", &files.cert).map_err(where_the_key_goes)?,
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ServerConfig::builder_with_provider(provider)
@@ -97,6 +94,15 @@ fn server_config(files: &KeyPair) -> Result<Arc<ServerConfig>, String> {
         .with_single_cert(chain, key)
         .map_err(|e| mismatch(files, e))?;
     Ok(Arc::new(config))
+}
+
+/// With `tls_key_file` empty and no key in the certificate's file: where
+/// the key may go.
+fn where_the_key_goes(e: String) -> String {
+    if !e.contains("no private key") {
+        return e;
+    }
+    format!("{e}; name the key's own file with tls_key_file, or append the key to the certificate's file")
 }
 
 /// The error for a key that rustls will not pair with the certificate.
