@@ -491,7 +491,7 @@ impl Config {
             ));
         }
         crate::log::check_target(self.log_target, self.log_file.is_some())
-            .map_err(|reason| err("log_file", reason))?;
+            .map_err(|(key, reason)| err(key, reason))?;
         self.validate_tls()
             .map_err(|(key, reason)| err(key, reason))?;
         if !self.root.is_dir() {

@@ -120,12 +120,16 @@ impl Target {
 
 /// `log_target` and `log_file` must say the same: a file for `file`, none
 /// for `stderr` or `syslog` (one of the two would be ignored).
-pub fn check_target(target: Target, has_log_file: bool) -> Result<(), String> {
+/// An error names the key whose setting is the odd one out.
+pub fn check_target(target: Target, has_log_file: bool) -> Result<(), (&'static str, String)> {
     match (target, has_log_file) {
-        (Target::File, false) => Err("log_target = file needs a log_file".into()),
-        (Target::Stderr | Target::Syslog, true) => Err(format!(
-            "log_file is set but log_target = {}: set log_target = file, or empty log_file",
-            target.name()
+        (Target::File, false) => Err(("log_target", "log_target = file needs a log_file".into())),
+        (Target::Stderr | Target::Syslog, true) => Err((
+            "log_file",
+            format!(
+                "log_file is set but log_target = {}: set log_target = file, or empty log_file",
+                target.name()
+            ),
         )),
         _ => Ok(()),
     }
