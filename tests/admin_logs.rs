@@ -49,6 +49,73 @@ fn writes_the_filesystem_refuses_are_logged_at_info_with_user_path_and_reason() 
     server.finish();
 }
 
+/// A tmpfs mounted with `options` on a directory of a server's root, for one
+/// test; unmounted (and the root removed, which its TempDir cannot do while
+/// something is mounted in it) when dropped. Declare it before the server.
+struct Mounted {
+    mountpoint: std::path::PathBuf,
+    root: std::path::PathBuf,
+}
+
+impl Mounted {
+    fn tmpfs(root: &TempDir, rel: &str, options: &str) -> Option<Mounted> {
+        let mounted = Mounted {
+            mountpoint: root.mkdir(rel),
+            root: root.path().to_path_buf(),
+        };
+        std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(&mounted.mountpoint)
+            .status()
+            .is_ok_and(|s| s.success())
+            .then_some(mounted)
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(&self.mountpoint)
+            .stderr(std::process::Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// A read-only file system and one without a free inode: the reason in the
+/// log line says which.
+#[test]
+fn a_read_only_or_full_file_system_is_named_in_the_refusal() {
+    if !is_root() {
+        return skip("needs root to mount a tmpfs");
+    }
+    let root = TempDir::new("refused-mounts");
+    let Some(_ro) = Mounted::tmpfs(&root, "ro", "ro,size=64k,mode=0777") else {
+        return skip("cannot mount a tmpfs here");
+    };
+    // One inode, the tmpfs's own root: nothing new fits.
+    let Some(_full) = Mounted::tmpfs(&root, "full", "size=64k,nr_inodes=1,mode=0777") else {
+        return skip("cannot mount a tmpfs here");
+    };
+    let (server, _etc) = rw_server(root, "pw", &[]);
+    let mut ftp = server.login("rw", "pw");
+    ftp.ok("TYPE I", 200);
+    ftp.ok("MKD /ro/d", 550);
+    assert_eq!(ftp.upload("STOR /full/f", b"frame").code, 452);
+    ftp.ok("QUIT", 221);
+    for line in [
+        "\"rw\" MKD \"/ro/d\" refused by the filesystem: read-only file system",
+        "\"rw\" STOR \"/full/f\" refused by the filesystem: no space left on device",
+    ] {
+        assert!(
+            server.wait_for_log(line),
+            "no {line:?} in:\n{}",
+            server.log()
+        );
+    }
+    server.finish();
+}
+
 /// Runs the rest of the command line with JOURNAL_STREAM naming the device
 /// and inode of its standard error, as systemd does for a service whose
 /// standard error is the journal (`StandardError=journal`).
