@@ -483,6 +483,25 @@ mod tests {
         assert_eq!(xferlog_field(b"/a b\nc\\"), "/a_b\\x0ac\\\\");
     }
 
+    #[test]
+    fn log_targets_parse_and_must_agree_with_log_file() {
+        for (name, target) in Target::NAMES {
+            assert_eq!(Target::parse(&name.to_uppercase()), Ok(target));
+            assert_eq!(target.name(), name);
+        }
+        assert!(Target::parse("journal").is_err());
+        assert!(check_target(Target::File, true).is_ok());
+        assert!(check_target(Target::Auto, false).is_ok());
+        assert_eq!(
+            check_target(Target::File, false).unwrap_err().0,
+            "log_target"
+        );
+        assert_eq!(
+            check_target(Target::Syslog, true).unwrap_err().0,
+            "log_file"
+        );
+    }
+
     struct Flaky {
         fail: bool,
         out: Vec<u8>,
