@@ -29,7 +29,9 @@ SBINDIR  = $(PREFIX)/sbin
 MANDIR   = $(PREFIX)/share/man
 UNITDIR  = $(PREFIX)/lib/systemd/system
 BIN      = target/release/minftpd
-UNITS    = minftpd.socket minftpd.service minftpd-inetd.socket minftpd-inetd@.service
+UNITS    = minftpd.socket minftpd-ftps.socket minftpd.service minftpd-inetd.socket minftpd-inetd@.service
+# fail2ban looks for filters and jails here (Debian, Fedora, Alpine alike).
+F2BDIR   = $(DESTDIR)/etc/fail2ban
 
 # Each skipped test appends "module::test: reason" here (tests/common skip()).
 SKIPS    = target/test-skips.txt
@@ -136,7 +138,7 @@ conf-example: $(BIN) ## Regenerate contrib/minftpd.conf from `minftpd --check-co
 	} > contrib/minftpd.conf
 	rm contrib/minftpd.conf.effective
 
-install: $(BIN) ## Install to $(DESTDIR)$(PREFIX): sbin, man5/man8, systemd units, /etc/minftpd.conf if none
+install: $(BIN) ## Install to $(DESTDIR)$(PREFIX): sbin, man5/man8, systemd units, /etc/minftpd.conf if none, the fail2ban filter and jail (/etc/fail2ban)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR)
 	install -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/minftpd
 	install -m 644 man/minftpd.8 $(DESTDIR)$(MANDIR)/man8/minftpd.8
@@ -150,6 +152,13 @@ install: $(BIN) ## Install to $(DESTDIR)$(PREFIX): sbin, man5/man8, systemd unit
 	else \
 	  install -d $(DESTDIR)/etc && install -m 644 contrib/minftpd.conf $(DESTDIR)/etc/minftpd.conf; \
 	fi
+	install -d $(F2BDIR)/filter.d $(F2BDIR)/jail.d
+	install -m 644 contrib/fail2ban-minftpd.conf $(F2BDIR)/filter.d/minftpd.conf
+	@if [ -e $(F2BDIR)/jail.d/minftpd.conf ]; then \
+	  echo "install: keeping the existing $(F2BDIR)/jail.d/minftpd.conf"; \
+	else \
+	  install -m 644 contrib/fail2ban-jail-minftpd.conf $(F2BDIR)/jail.d/minftpd.conf; \
+	fi
 
 uninstall: ## Remove what install put there (the config only if unchanged)
 	rm -f $(DESTDIR)$(SBINDIR)/minftpd $(DESTDIR)$(MANDIR)/man8/minftpd.8 $(DESTDIR)$(MANDIR)/man5/minftpd.conf.5
@@ -158,6 +167,12 @@ uninstall: ## Remove what install put there (the config only if unchanged)
 	  rm -f $(DESTDIR)/etc/minftpd.conf; \
 	elif [ -e $(DESTDIR)/etc/minftpd.conf ]; then \
 	  echo "uninstall: keeping the changed $(DESTDIR)/etc/minftpd.conf"; \
+	fi
+	rm -f $(F2BDIR)/filter.d/minftpd.conf
+	@if cmp -s contrib/fail2ban-jail-minftpd.conf $(F2BDIR)/jail.d/minftpd.conf; then \
+	  rm -f $(F2BDIR)/jail.d/minftpd.conf; \
+	elif [ -e $(F2BDIR)/jail.d/minftpd.conf ]; then \
+	  echo "uninstall: keeping the changed $(F2BDIR)/jail.d/minftpd.conf"; \
 	fi
 
 clean: ## Remove build output

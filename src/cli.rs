@@ -66,7 +66,7 @@ const OPTIONS: &[Opt] = &[
     opt("o", "option", Values("KEY=VALUE"),
         "set any configuration key; later ones win over the file"),
     opt("", "check-config", Flag,
-        "validate the configuration, warn of set-ups that cannot work, print it in file format, exit 0 or 1"),
+        "validate the configuration, warn of set-ups that cannot work, print it in file format, exit 0 or 2"),
     opt("", "hash-password", Flag,
         "read a password from standard input and print a $6$ hash for the users file"),
     opt("v", "verbose", Count,

@@ -51,8 +51,9 @@ pub const KEYS: &[Key] = &[
     Key { name: "umask", default: "022", doc: "octal umask for uploaded files and created directories" },
     Key { name: "banner", default: "minftpd ready.", doc: "text of the 220 greeting" },
     Key { name: "log_level", default: "info", doc: "error, warn, info, debug or trace (RUST_LOG overrides)" },
-    Key { name: "log_file", default: "", doc: "write the server log to this file instead of standard error" },
-    Key { name: "syslog_socket", default: "/dev/log", doc: "syslog's datagram socket, used when standard error is a socket and log_file is empty" },
+    Key { name: "log_target", default: "auto", doc: "where the server log goes: stderr (the journal's priorities when JOURNAL_STREAM names it), syslog (syslog_socket), file (log_file); auto: log_file if set, else stderr, or syslog when standard error is a socket" },
+    Key { name: "log_file", default: "", doc: "the server log's file, for log_target = file or auto; opened before the chroot: rotate it with copytruncate" },
+    Key { name: "syslog_socket", default: "/dev/log", doc: "syslog's datagram socket, for log_target = syslog, or auto when standard error is a socket" },
     Key { name: "xferlog_file", default: "", doc: "write one xferlog(5) line per finished or aborted transfer to this file" },
     Key { name: "fsync_uploads", default: "no", doc: "fsync each upload before it replaces the old file and 226 is sent" },
     Key { name: "max_rate", default: "0", doc: "bytes per second per session for named users, both directions; 0: unlimited" },
@@ -60,7 +61,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "shutdown_grace", default: "10", doc: "seconds running transfers may finish after SIGTERM or SIGINT" },
     Key { name: "tls", default: "no", doc: "FTPS (needs a build with the cargo feature tls): no; yes offers AUTH TLS; required makes named users log in and transfer over TLS" },
     Key { name: "tls_cert_file", default: "", doc: "PEM certificate, followed by its chain; read at start-up and on SIGHUP when not chrooted" },
-    Key { name: "tls_key_file", default: "", doc: "PEM private key of tls_cert_file (PKCS#8, PKCS#1 or SEC1)" },
+    Key { name: "tls_key_file", default: "", doc: "PEM private key of tls_cert_file (PKCS#8, PKCS#1 or SEC1, not encrypted); empty: the key is in tls_cert_file, after the certificate" },
     Key { name: "tls_anon_required", default: "no", doc: "with tls = required, anonymous users too must log in and transfer over TLS" },
     Key { name: "tls_implicit_listen", default: "", doc: "addresses for implicit FTPS (TLS from the first byte, conventionally port 990), comma-separated ADDR:PORT" },
     Key { name: "tls_require_reuse", default: "no", doc: "a protected data connection must resume the control connection's TLS session (curl and lftp do; Python's ftplib does not)" },
@@ -101,6 +102,7 @@ pub struct Config {
     pub umask: u32,
     pub banner: String,
     pub log_level: log::LevelFilter,
+    pub log_target: crate::log::Target,
     pub log_file: Option<PathBuf>,
     pub syslog_socket: PathBuf,
     pub xferlog_file: Option<PathBuf>,
@@ -157,6 +159,7 @@ impl Default for Config {
             umask: 0,
             banner: String::new(),
             log_level: log::LevelFilter::Info,
+            log_target: crate::log::Target::Auto,
             log_file: None,
             syslog_socket: PathBuf::new(),
             xferlog_file: None,
@@ -330,6 +333,7 @@ impl Config {
                     format!("expected error, warn, info, debug or trace, got {value:?}")
                 })?
             }
+            "log_target" => self.log_target = crate::log::Target::parse(value)?,
             "log_file" => self.log_file = optional_path(value),
             "syslog_socket" => {
                 if value.is_empty() {
@@ -396,6 +400,7 @@ impl Config {
             "umask" => format!("{:03o}", self.umask),
             "banner" => self.banner.clone(),
             "log_level" => self.log_level.to_string().to_lowercase(),
+            "log_target" => self.log_target.name().to_string(),
             "log_file" => show_path(&self.log_file),
             "syslog_socket" => self.syslog_socket.display().to_string(),
             "xferlog_file" => show_path(&self.xferlog_file),
@@ -429,18 +434,14 @@ impl Config {
         if !cfg!(feature = "tls") {
             return Err(("tls", "this minftpd was built without TLS (build it with the cargo feature tls, e.g. make static FEATURES=tls)".into()));
         }
-        for (key, path) in [
-            ("tls_cert_file", &self.tls_cert_file),
-            ("tls_key_file", &self.tls_key_file),
-        ] {
-            if path.is_none() {
-                return Err((
-                    key,
-                    "must name a PEM file when tls is yes or required".into(),
-                ));
-            }
+        // tls_key_file may be empty: the key is then in tls_cert_file.
+        match self.tls_cert_file {
+            None => Err((
+                "tls_cert_file",
+                "must name a PEM file when tls is yes or required".into(),
+            )),
+            Some(_) => Ok(()),
         }
-        Ok(())
     }
 
     /// The effective configuration in config-file format (itself a valid file).

@@ -96,19 +96,23 @@ pub fn start(mut config: Config, inetd: bool, implicit_tls: bool) -> Result<(), 
     sys::close_inherited_fds(&sockets.raw_fds()).map_err(runtime)?;
 
     // 3. everything outside the served root: logs, accounts, the root itself
-    let stderr_unusable =
-        matches!(sockets, Sockets::One(..)) || sys::is_socket(sys::borrow_stdio(2));
+    let stderr_unusable = !crate::log::stderr_is_journal()
+        && (matches!(sockets, Sockets::One(..)) || sys::is_socket(sys::borrow_stdio(2)));
     let destination = crate::log::open_destination(
+        config.log_target,
         config.log_file.as_deref(),
         &config.syslog_socket,
         stderr_unusable,
     )
     .map_err(|e| Failure::Config(e.to_string()))?;
     LOGS_TO_STDERR.store(
-        matches!(destination, crate::log::Destination::Stderr),
+        matches!(
+            destination,
+            crate::log::Destination::Stderr | crate::log::Destination::Journal
+        ),
         Ordering::SeqCst,
     );
-    crate::log::init(config.log_level, destination);
+    crate::log::init(config.log_level, destination, stderr_unusable);
     // A deep walk or many sessions must not meet a soft limit below the hard one.
     if let Err(e) = sys::raise_nofile_limit() {
         ::log::warn!("cannot raise the open file limit: {e}");
@@ -294,10 +298,10 @@ fn load_certs(config: &Config) -> Result<Option<crate::tls::Certs>, String> {
     let (config::TlsMode::Yes | config::TlsMode::Required) = config.tls else {
         return Ok(None);
     };
-    let (Some(cert), Some(key)) = (&config.tls_cert_file, &config.tls_key_file) else {
-        return Err("tls needs tls_cert_file and tls_key_file".into());
+    let Some(cert) = &config.tls_cert_file else {
+        return Err("tls needs tls_cert_file".into());
     };
-    let certs = crate::tls::Certs::load(cert, key)?;
+    let certs = crate::tls::Certs::load(cert, config.tls_key_file.as_deref())?;
     ::log::info!("TLS certificate: {}", cert.display());
     Ok(Some(certs))
 }

@@ -150,6 +150,19 @@ fn origin(
     }
 }
 
+/// `--check-config` reads the certificate and key and pairs them as start-up
+/// does, so a missing, DER, encrypted, swapped or mismatched file is found
+/// before the server is (re)started.
+#[cfg(feature = "tls")]
+fn check_tls(config: &Config) -> Result<(), String> {
+    match (&config.tls, &config.tls_cert_file) {
+        (config::TlsMode::No, _) | (_, None) => Ok(()),
+        (_, Some(cert)) => {
+            minftpd::tls::Certs::load(cert, config.tls_key_file.as_deref()).map(drop)
+        }
+    }
+}
+
 fn hash_password_mode() -> ExitCode {
     let stdin = io::stdin();
     let fd = sys::borrow_stdio(0);
@@ -207,11 +220,7 @@ fn main() -> ExitCode {
             for e in errors {
                 eprintln!("minftpd: {e}");
             }
-            return ExitCode::from(if m.opt_present("check-config") {
-                1
-            } else {
-                EXIT_CONFIG
-            });
+            return ExitCode::from(EXIT_CONFIG);
         }
     };
     if m.opt_present("check-config") {
@@ -246,13 +255,18 @@ fn check_config_mode(mut config: Config) -> ExitCode {
             Ok(loaded) => users = loaded,
             Err(e) => {
                 eprintln!("minftpd: {e}");
-                return ExitCode::from(1);
+                return ExitCode::from(EXIT_CONFIG);
             }
         }
     }
     if let Err(e) = config.resolve_pasv_address() {
         eprintln!("minftpd: {e}");
-        return ExitCode::from(1);
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    #[cfg(feature = "tls")]
+    if let Err(e) = check_tls(&config) {
+        eprintln!("minftpd: {e}");
+        return ExitCode::from(EXIT_CONFIG);
     }
     for warning in setup::warnings(&config, &users) {
         eprintln!("minftpd: warning: {warning}");

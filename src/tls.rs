@@ -27,24 +27,36 @@ const HANDSHAKE_POLL: Duration = Duration::from_secs(1);
 
 /// The certificate in use, and where it came from, so SIGHUP can read it again.
 pub struct Certs {
-    cert_file: PathBuf,
-    key_file: PathBuf,
+    files: KeyPair,
     config: RwLock<Arc<ServerConfig>>,
 }
 
+/// Where the certificate and its key are read from. vsftpd's usual set-up
+/// keeps both in one PEM file (`rsa_cert_file` alone): then `key` is None
+/// and the key is read from the certificate's file.
+struct KeyPair {
+    cert: PathBuf,
+    key: Option<PathBuf>,
+}
+
 impl Certs {
-    /// Reads both files; an error names the file and what is wrong with it.
-    pub fn load(cert_file: &Path, key_file: &Path) -> Result<Certs, String> {
+    /// Reads both files (the key from `cert_file` when `key_file` is None)
+    /// and checks that they belong together; an error names the file, what
+    /// is wrong with it and what to do. `--check-config` runs this too.
+    pub fn load(cert_file: &Path, key_file: Option<&Path>) -> Result<Certs, String> {
+        let files = KeyPair {
+            cert: cert_file.to_path_buf(),
+            key: key_file.map(Path::to_path_buf),
+        };
         Ok(Certs {
-            cert_file: cert_file.to_path_buf(),
-            key_file: key_file.to_path_buf(),
-            config: RwLock::new(server_config(cert_file, key_file)?),
+            config: RwLock::new(server_config(&files)?),
+            files,
         })
     }
 
     /// SIGHUP: reads the files again; a bad new pair leaves the old one in use.
     pub fn reload(&self) -> Result<(), String> {
-        let config = server_config(&self.cert_file, &self.key_file)?;
+        let config = server_config(&self.files)?;
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
         Ok(())
     }
@@ -72,51 +84,106 @@ impl Certs {
     }
 }
 
-fn server_config(cert_file: &Path, key_file: &Path) -> Result<Arc<ServerConfig>, String> {
-    let chain = certificates(cert_file)?;
-    let key = private_key(key_file)?;
+fn server_config(files: &KeyPair) -> Result<Arc<ServerConfig>, String> {
+    let chain = certificates(&files.cert)?;
+    let key = match &files.key {
+        Some(path) => private_key("tls_key_file", path)?,
+        None => private_key("tls_cert_file", &files.cert).map_err(where_the_key_goes)?,
+    };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS set-up: {e}"))?
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .map_err(|e| {
-            format!(
-                "tls_key_file {} does not fit tls_cert_file {}: {e}",
-                key_file.display(),
-                cert_file.display()
-            )
-        })?;
+        .map_err(|e| mismatch(files, e))?;
     Ok(Arc::new(config))
 }
 
+/// With `tls_key_file` empty and no key in the certificate's file: where
+/// the key may go.
+fn where_the_key_goes(e: String) -> String {
+    if !e.contains("no private key") {
+        return e;
+    }
+    format!("{e}; name the key's own file with tls_key_file, or append the key to the certificate's file")
+}
+
+/// The error for a key that rustls will not pair with the certificate.
+fn mismatch(files: &KeyPair, e: rustls::Error) -> String {
+    let key = files.key.as_deref().unwrap_or(&files.cert);
+    let why = match e {
+        rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
+            "the private key is not the one the certificate was made for".to_string()
+        }
+        e => e.to_string(),
+    };
+    format!(
+        "the private key in {} does not fit the certificate in tls_cert_file {}: {why}",
+        key.display(),
+        files.cert.display()
+    )
+}
+
 fn read_file(key: &str, path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("{key} {}: {e}", path.display()))
+    std::fs::read(path).map_err(|e| format!("{key} {}: cannot read it: {e}", path.display()))
+}
+
+/// What a file that should hold PEM holds instead, for the error message.
+fn pem_contents(pem: &[u8]) -> Contents {
+    let text = String::from_utf8_lossy(pem);
+    if pem.first() == Some(&0x30) {
+        Contents::Der
+    } else if text.contains("ENCRYPTED") {
+        Contents::EncryptedKey
+    } else if text.contains("PRIVATE KEY-----") {
+        Contents::Key
+    } else if text.contains("-----BEGIN CERTIFICATE-----") {
+        Contents::Certificate
+    } else {
+        Contents::Other
+    }
+}
+
+enum Contents {
+    Der,
+    EncryptedKey,
+    Key,
+    Certificate,
+    Other,
 }
 
 /// The certificate chain, end-entity certificate first.
 fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let pem = read_file("tls_cert_file", path)?;
+    let shown = path.display();
     let chain = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("tls_cert_file {}: {e}", path.display()))?;
-    if chain.is_empty() {
-        return Err(format!(
-            "tls_cert_file {}: no PEM CERTIFICATE in it",
-            path.display()
-        ));
+        .map_err(|e| format!("tls_cert_file {shown}: not a valid PEM file ({e})"))?;
+    if !chain.is_empty() {
+        return Ok(chain);
     }
-    Ok(chain)
+    Err(match pem_contents(&pem) {
+        Contents::Der => format!("tls_cert_file {shown}: a DER (binary) file; minftpd reads PEM: convert it with openssl x509 -inform der -in {shown} -out {shown}.pem"),
+        Contents::Key | Contents::EncryptedKey => format!("tls_cert_file {shown}: holds a private key but no certificate; are tls_cert_file and tls_key_file swapped?"),
+        _ => format!("tls_cert_file {shown}: no PEM CERTIFICATE in it"),
+    })
 }
 
-fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    let pem = read_file("tls_key_file", path)?;
-    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
-        format!(
-            "tls_key_file {}: no private key in it ({e})",
-            path.display()
-        )
+/// The private key from `path`, which the configuration key `setting` names.
+fn private_key(setting: &str, path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    let pem = read_file(setting, path)?;
+    let shown = path.display();
+    let contents = pem_contents(&pem);
+    // An encrypted key would need its passphrase at every start; rustls
+    // reads none, so say so rather than "no key".
+    if let Contents::EncryptedKey = contents {
+        return Err(format!("{setting} {shown}: encrypted keys are not supported; decrypt it (openssl pkey -in {shown} -out {shown}.plain) and keep it readable by root only"));
+    }
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| match contents {
+        Contents::Der => format!("{setting} {shown}: a DER (binary) file; minftpd reads PEM: convert it with openssl pkey -inform der -in {shown} -out {shown}.pem"),
+        Contents::Certificate if setting == "tls_key_file" => format!("{setting} {shown}: holds a certificate but no private key; are tls_cert_file and tls_key_file swapped?"),
+        _ => format!("{setting} {shown}: no private key in it ({e})"),
     })
 }
 
@@ -220,6 +287,28 @@ fn upload_config(session: &Arc<ServerConfig>) -> Arc<ServerConfig> {
     Arc::new(config)
 }
 
+/// A handshake error in the admin's words when the client offered nothing
+/// newer than TLS 1.1, so that an old embedded client is recognised from the
+/// log line alone. rustls names it by what it found missing first: a TLS 1.1
+/// hello has no signature_algorithms extension (TLS 1.2 brought it; every
+/// TLS 1.2 client in use sends it), and one that has it names no version
+/// rustls speaks.
+fn too_old(e: io::Error) -> io::Error {
+    use rustls::PeerIncompatible::{
+        SignatureAlgorithmsExtensionRequired, Tls12NotOffered, Tls12NotOfferedOrEnabled,
+    };
+    let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
+    match inner {
+        Some(rustls::Error::PeerIncompatible(
+            Tls12NotOffered | Tls12NotOfferedOrEnabled | SignatureAlgorithmsExtensionRequired,
+        )) => io::Error::new(
+            e.kind(),
+            "client offers only TLS 1.1 or older (minftpd needs TLS 1.2 or 1.3)",
+        ),
+        _ => e,
+    }
+}
+
 /// TLS over a TCP connection, the server side. Dropping it sends
 /// close_notify (clients built on GnuTLS report a bare close as an error).
 pub struct TlsStream(StreamOwned<ServerConnection, TcpStream>);
@@ -254,7 +343,7 @@ impl TlsStream {
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(too_old(e)),
             }
         }
         tcp.set_read_timeout(read_timeout)?;

@@ -57,7 +57,7 @@ fn check_config_prints_a_valid_config() {
         BIN,
         &["-c", "/dev/null", "--check-config", "-r", "/nonexistent"],
     );
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(bad.status.code(), Some(2));
 }
 
 #[test]

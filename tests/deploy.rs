@@ -171,7 +171,10 @@ fn make_install_and_uninstall() {
     assert_eq!(
         files_under(dest.path()),
         [
+            "etc/fail2ban/filter.d/minftpd.conf",
+            "etc/fail2ban/jail.d/minftpd.conf",
             "etc/minftpd.conf",
+            "usr/lib/systemd/system/minftpd-ftps.socket",
             "usr/lib/systemd/system/minftpd-inetd.socket",
             "usr/lib/systemd/system/minftpd-inetd@.service",
             "usr/lib/systemd/system/minftpd.service",
@@ -269,7 +272,7 @@ fn static_musl_refuses_yescrypt_at_start_up(path: &str) {
         "{err}"
     );
     let (code, err) = start_bounded(path, &[&args[..], &["--check-config"]].concat());
-    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains("user cam: this build's crypt(3) cannot check $y$"),
         "{err}"
@@ -304,6 +307,308 @@ fn vsftpd_tables_agree_with_the_code() {
         assert!(
             section.contains(&format!("{item}\n")),
             "minftpd.conf.5 lacks\n{item}"
+        );
+    }
+}
+
+/// Every line of a log file and its rotated copies (`.1`, then `.N.gz`),
+/// oldest first; panics on a NUL byte (a hole a truncation left behind a
+/// writer that did not append).
+fn rotated_lines(path: &Path, keep: usize) -> Vec<String> {
+    let mut texts = Vec::new();
+    for n in (1..=keep).rev() {
+        let gz = PathBuf::from(format!("{}.{n}.gz", path.display()));
+        let plain = PathBuf::from(format!("{}.{n}", path.display()));
+        if gz.exists() {
+            let out = run("gzip", &["-dc", gz.to_str().unwrap()]);
+            assert!(out.status.success());
+            texts.push(out.stdout);
+        } else if plain.exists() {
+            texts.push(std::fs::read(&plain).unwrap());
+        }
+    }
+    texts.push(std::fs::read(path).unwrap());
+    let all = texts.concat();
+    assert!(!all.contains(&0), "a NUL byte in {}", path.display());
+    String::from_utf8(all)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// Issue 18 item 8: contrib/minftpd.logrotate, with its paths moved to a
+/// temporary directory, rotates log_file and xferlog_file three times under
+/// a running server whose client keeps uploading between the rotations:
+/// every line is kept exactly once, and the lines after the last rotation
+/// are in the live files (the server writes on into them, not into a
+/// rotated copy).
+#[test]
+fn the_logrotate_example_keeps_every_line() {
+    if !have("logrotate") || !have("gzip") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let etc = TempDir::new("logrotate");
+    // logrotate refuses a world-writable log directory.
+    let logs = etc.path().join("log");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::set_permissions(&logs, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let example = read("contrib/minftpd.logrotate");
+    assert!(example.contains("/var/log/minftpd/minftpd.log") && example.contains("copytruncate"));
+    let conf = etc.path().join("logrotate.conf");
+    std::fs::write(
+        &conf,
+        example.replace("/var/log/minftpd", logs.to_str().unwrap()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let state = etc.path().join("state");
+    let log_file = logs.join("minftpd.log");
+    let xferlog = logs.join("xferlog");
+    let log_setting = format!("log_file={}", log_file.display());
+    let xfer_setting = format!("xferlog_file={}", xferlog.display());
+    // One inetd-mode session: its log goes to the files only.
+    let root = TempDir::new("logrotate-root");
+    let users = users_file(&etc, &[("rw", "pw", "/", "rw")]);
+    let (mut server, mut ftp) = inetd(
+        &root,
+        &[
+            "-w",
+            "-U",
+            users.to_str().unwrap(),
+            "-o",
+            &log_setting,
+            "-o",
+            &xfer_setting,
+        ],
+    );
+    ftp.login("rw", "pw");
+    ftp.ok("TYPE I", 200);
+    let (rounds, per_round) = (4, 25);
+    for round in 0..rounds {
+        for i in 0..per_round {
+            ftp.stor(&format!("/f{}", round * per_round + i), b"x");
+        }
+        if round + 1 < rounds {
+            let out = run(
+                "logrotate",
+                &["-f", "-s", state.to_str().unwrap(), conf.to_str().unwrap()],
+            );
+            assert!(
+                out.status.success(),
+                "logrotate: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    ftp.ok("QUIT", 221);
+    assert!(
+        PathBuf::from(format!("{}.3.gz", log_file.display())).exists(),
+        "three rotations"
+    );
+    let uploads = |lines: &[String], pattern: &dyn Fn(usize) -> String| {
+        (0..rounds * per_round)
+            .map(|n| lines.iter().filter(|l| l.contains(&pattern(n))).count())
+            .collect::<Vec<_>>()
+    };
+    let log = rotated_lines(&log_file, 8);
+    let counts = uploads(&log, &|n| format!("STOR \"/f{n}\" ok"));
+    assert!(
+        counts.iter().all(|c| *c == 1),
+        "{counts:?}\n{}",
+        log.join("\n")
+    );
+    let transfers = rotated_lines(&xferlog, 8);
+    let counts = uploads(&transfers, &|n| format!(" /f{n} b _ i r rw "));
+    assert!(
+        counts.iter().all(|c| *c == 1),
+        "{counts:?}\n{}",
+        transfers.join("\n")
+    );
+    // After the last rotation the server writes on into the live files.
+    let live = std::fs::read_to_string(&log_file).unwrap();
+    let last = (rounds - 1) * per_round;
+    assert!(live.contains(&format!("STOR \"/f{last}\" ok")), "{live}");
+    assert!(std::fs::read_to_string(&xferlog)
+        .unwrap()
+        .contains(&format!(" /f{last} ")));
+    assert!(wait_exit(&mut server.0).is_some_and(|s| s.success()));
+}
+
+/// The text of `page` rendered as a reader sees it (mandoc, no overstrikes).
+fn rendered_man_page(page: &str) -> String {
+    let out = run("mandoc", &["-T", "ascii", project(page).to_str().unwrap()]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    // mandoc marks bold and underline as X\bX and _\bX: keep the X.
+    let mut plain = String::new();
+    for c in text.chars() {
+        if c == '\u{8}' {
+            plain.pop();
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}
+
+/// The fail2ban filter as `text` shows it: from the `[Definition]` line to
+/// the `ignoreregex` line, with the indentation of the first taken off.
+fn filter_in(text: &str, what: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.trim() == "[Definition]")
+        .unwrap_or_else(|| panic!("no [Definition] in {what}"));
+    let end = start
+        + lines[start..]
+            .iter()
+            .position(|l| l.trim_start().starts_with("ignoreregex"))
+            .unwrap_or_else(|| panic!("no ignoreregex in {what}"));
+    let indent = lines[start].len() - lines[start].trim_start().len();
+    lines[start..=end]
+        .iter()
+        .map(|l| format!("{}\n", l.get(indent..).unwrap_or("").trim_end()))
+        .collect()
+}
+
+/// Issue 18: the fail2ban filter as README, minftpd(8) and the installed
+/// file print it, run through fail2ban-regex: each bans the addresses of
+/// real failures (log_file, syslog and journal lines) and none that a
+/// client wrote into a name or path.
+#[test]
+fn the_fail2ban_filter_as_each_page_prints_it_bans_only_real_failures() {
+    if !have("make") || !have("mandoc") || !have("fail2ban-regex") {
+        return;
+    }
+    let dest = TempDir::new("f2b-dest");
+    let destdir = format!("DESTDIR={}", dest.path().display());
+    make(&[
+        "-s",
+        "install",
+        &destdir,
+        "PREFIX=/usr",
+        &format!("BIN={BIN}"),
+    ]);
+    let installed =
+        std::fs::read_to_string(dest.path().join("etc/fail2ban/filter.d/minftpd.conf")).unwrap();
+    let jail =
+        std::fs::read_to_string(dest.path().join("etc/fail2ban/jail.d/minftpd.conf")).unwrap();
+    assert!(
+        jail.contains("\nfilter   = minftpd\n") && jail.contains("\nbackend  = systemd\n"),
+        "{jail}"
+    );
+    assert!(
+        jail.contains("\njournalmatch = _SYSTEMD_UNIT=minftpd.service\n"),
+        "{jail}"
+    );
+    assert!(
+        jail.contains("\n#logpath = /var/log/minftpd/minftpd.log\n"),
+        "{jail}"
+    );
+    let log = "\
+2026-11-24T04:20:49Z minftpd[6474] WARN: login failed: peer=192.0.2.7 user=\"alice\"
+Nov 24 04:20:50 box minftpd[6475]: login failed: peer=192.0.2.8 user=\"b\\\"ob\"
+2026-11-24T04:20:51Z minftpd[6474] INFO: 127.0.0.1:4000 \"rw\" STOR \"/up/x login failed: peer=203.0.113.77 user=admin\" ok 1 bytes in 0.001s
+2026-11-24T04:20:52Z minftpd[6474] WARN: login failed: peer=127.0.0.1 user=\"a\\\" peer=203.0.113.80 user=\\\"b\"
+Nov 24 04:20:53 box minftpd[6475]: 127.0.0.1:4001 \"rw\" renamed \"/a\" to \"/y login failed: peer=203.0.113.78 user=z\"
+";
+    let dir = TempDir::new("f2b-pages");
+    let log_path = dir.write("minftpd.log", log.as_bytes());
+    let pages = [
+        ("README.md", filter_in(&read("README.md"), "README.md")),
+        (
+            "minftpd(8)",
+            filter_in(&rendered_man_page("man/minftpd.8"), "minftpd(8)"),
+        ),
+        (
+            "the installed filter",
+            filter_in(&installed, "the installed filter"),
+        ),
+    ];
+    for (what, filter) in pages {
+        let path = dir.write("filter.conf", filter.as_bytes());
+        let out = run(
+            "fail2ban-regex",
+            &[
+                "--out",
+                "ip",
+                log_path.to_str().unwrap(),
+                path.to_str().unwrap(),
+            ],
+        );
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{what}: {report}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let banned: Vec<&str> = report.split_whitespace().collect();
+        assert_eq!(
+            banned,
+            ["192.0.2.7", "192.0.2.8", "127.0.0.1"],
+            "{what}:\n{filter}"
+        );
+    }
+}
+
+/// The `--help` block of README.md is what the binary prints.
+#[test]
+fn readme_shows_help_as_the_binary_prints_it() {
+    let help = String::from_utf8(run(BIN, &["--help"]).stdout).unwrap();
+    let readme = read("README.md");
+    let block = readme
+        .split_once("`minftpd --help`:\n\n```\n")
+        .and_then(|(_, rest)| rest.split_once("```\n"))
+        .map(|(block, _)| block)
+        .expect("README.md has a `minftpd --help` block");
+    let trimmed = |text: &str| {
+        text.lines()
+            .map(str::trim_end)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(trimmed(block), trimmed(&help));
+}
+
+/// contrib/inittab: each init line (sysvinit's and, commented, BusyBox's)
+/// starts the binary with options it accepts (--check-config, with a
+/// config file and root of the test's own).
+#[test]
+fn the_inittab_lines_start_minftpd_with_options_it_accepts() {
+    let inittab = read("contrib/inittab");
+    let lines: Vec<&str> = inittab
+        .lines()
+        .map(|l| l.trim_start_matches('#'))
+        .filter(|l| l.contains(":respawn:"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{inittab}");
+    let root = TempDir::new("inittab");
+    for line in lines {
+        let fields: Vec<&str> = line.splitn(4, ':').collect();
+        assert_eq!(fields[2], "respawn", "{line}");
+        let mut words = fields[3].split_whitespace();
+        assert_eq!(words.next(), Some("/usr/local/sbin/minftpd"), "{line}");
+        let args: Vec<&str> = words.collect();
+        assert_eq!(&args[..2], ["-c", "/etc/minftpd.conf"], "{line}");
+        let mut check = vec![
+            "-c",
+            "/dev/null",
+            "--check-config",
+            "-r",
+            root.path().to_str().unwrap(),
+        ];
+        check.extend_from_slice(&args[2..]);
+        let out = run(BIN, &check);
+        assert!(
+            out.status.success(),
+            "{line}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("\nlog_target = syslog\n"),
+            "{line}"
         );
     }
 }

@@ -192,7 +192,7 @@ fn every_bad_line_of_a_config_file_is_reported_with_a_hint() {
             args.push("--check-config");
         }
         let (code, err) = start_bounded(BIN, &args);
-        assert_eq!(code, Some(if check { 1 } else { 2 }), "{err}");
+        assert_eq!(code, Some(2), "{err}");
         let lines: Vec<&str> = err.lines().collect();
         assert_eq!(
             lines,
@@ -215,7 +215,7 @@ fn boolean_words_mean_the_same_for_tls() {
     let (_etc, conf, root) = conf_and_root("tls = on\nanonymous_enable = on\n");
     let (code, err) = start_bounded(BIN, &["-c", &conf, "-r", &root, "--check-config"]);
     assert!(!err.contains("expected no, yes or required"), "{err}");
-    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(code, Some(2), "{err}");
     let want = if cfg!(feature = "tls") {
         "tls_cert_file: must name a PEM file"
     } else {
@@ -227,7 +227,7 @@ fn boolean_words_mean_the_same_for_tls() {
 #[test]
 fn a_missing_config_file_says_cannot_read_without_a_line_number() {
     let (code, err) = start_bounded(BIN, &["-c", "/nonexistent/minftpd.conf", "--check-config"]);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(2));
     assert_eq!(
         err,
         "minftpd: cannot read /nonexistent/minftpd.conf: No such file or directory\n"
@@ -405,7 +405,7 @@ fn a_hash_this_build_cannot_check_stops_start_up_and_check_config() {
     );
     let args = users_start_args(&root, &users);
     let (code, err) = start_bounded(BIN, &[&args[..], &["--check-config"]].concat());
-    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains(&want), "{err}");
     let (code, err) = start_bounded(BIN, &args);
     assert_eq!(code, Some(2), "{err}");

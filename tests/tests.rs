@@ -4,6 +4,7 @@
 mod common;
 
 mod accounts;
+mod admin_logs;
 mod clients;
 mod deploy;
 mod features;

@@ -32,6 +32,8 @@ impl Config {
                 "proxy_protocol = yes needs the balancers' addresses here".into(),
             ));
         }
+        crate::log::check_target(self.log_target, self.log_file.is_some())
+            .map_err(|(key, reason)| err(key, reason))?;
         self.validate_tls()
             .map_err(|(key, reason)| err(key, reason))?;
         if !self.root.is_dir() {

@@ -68,6 +68,7 @@ impl Session<'_> {
     pub(super) fn modify(
         &mut self,
         arg: &[u8],
+        verb: &str,
         done: &str,
         op: impl Fn(&Root, &[u8]) -> io::Result<()>,
     ) -> Reply {
@@ -80,8 +81,26 @@ impl Session<'_> {
                 log::info!("{} {}: {}", self.peer, done, Quoted(&vpath));
                 r(FILE_OK, done)
             }
-            Err(e) => from_fs(&e),
+            Err(e) => self.refused_write(verb, &vpath, &e),
         }
+    }
+
+    /// The reply to a write the filesystem refused. A refusal the admin must
+    /// fix on the host (permissions, a read-only mount, a full disk or quota)
+    /// is logged at info with the user, the client's path (quoted) and why:
+    /// the client sees only "Permission denied", so without this line an admin
+    /// could not tell why an upload fails short of running with -v.
+    pub(super) fn refused_write(&self, verb: &str, vpath: &[u8], e: &io::Error) -> Reply {
+        if let Some(why) = host_refusal(e) {
+            let user = self.identity.as_ref().map_or("-", |i| i.name.as_str());
+            log::info!(
+                "{} {} {verb} {} refused by the filesystem: {why}",
+                self.peer,
+                Quoted(user.as_bytes()),
+                Quoted(vpath)
+            );
+        }
+        from_fs(e)
     }
 
     // ------------------------------------------------------------ directories
@@ -127,7 +146,7 @@ impl Session<'_> {
                 let quoted = String::from_utf8_lossy(&reply::quote_path(&vpath)).into_owned();
                 r(CREATED, format!("{quoted} created."))
             }
-            Err(e) => from_fs(&e),
+            Err(e) => self.refused_write("MKD", &vpath, &e),
         }
     }
 
@@ -165,7 +184,7 @@ impl Session<'_> {
                 log::info!("{} renamed {} to {}", self.peer, Quoted(&from), Quoted(&to));
                 r(FILE_OK, "Rename successful.")
             }
-            Err(e) => from_fs(&e),
+            Err(e) => self.refused_write("RNTO", &to, &e),
         }
     }
 
@@ -327,9 +346,12 @@ impl Session<'_> {
                 }
                 let path = path.to_vec();
                 // SITE replies with 200 (RFC 959 5.4), not FILE_OK.
-                let (code, text) = self.modify(&path, "SITE CHMOD command ok.", move |root, p| {
-                    root.chmod(p, mode & 0o777)
-                });
+                let (code, text) = self.modify(
+                    &path,
+                    "SITE CHMOD",
+                    "SITE CHMOD command ok.",
+                    move |root, p| root.chmod(p, mode & 0o777),
+                );
                 (if code == FILE_OK { OK } else { code }, text)
             }
             "UMASK" if rest.is_empty() => {
@@ -402,5 +424,19 @@ impl<W: io::Write> io::Write for Indented<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// Why the host refused a write, in the words an admin acts on; `None` for
+/// errors that are the client's (a missing file, a bad name).
+fn host_refusal(e: &io::Error) -> Option<&'static str> {
+    match e.raw_os_error()? {
+        libc::EACCES | libc::EPERM => {
+            Some("permission denied (the account minftpd runs as may not write there)")
+        }
+        libc::EROFS => Some("read-only file system"),
+        libc::ENOSPC => Some("no space left on device"),
+        libc::EDQUOT => Some("disk quota exceeded"),
+        _ => None,
     }
 }

@@ -361,11 +361,14 @@ impl Session<'_> {
                 self.pending = Pending::None;
                 r(225, "No transfer to ABOR.")
             }
-            Command::Dele(path) => self.modify(&path, "Delete operation successful.", |root, p| {
-                root.remove_file(p)
-            }),
+            Command::Dele(path) => {
+                self.modify(&path, "DELE", "Delete operation successful.", |root, p| {
+                    root.remove_file(p)
+                })
+            }
             Command::Rmd(path) => self.modify(
                 &path,
+                "RMD",
                 "Remove directory operation successful.",
                 |root, p| root.remove_dir(p),
             ),

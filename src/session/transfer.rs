@@ -298,7 +298,7 @@ impl Session<'_> {
         };
         let mut target = match target {
             Ok(target) => target,
-            Err(e) => return Ok(from_fs(&e)),
+            Err(e) => return Ok(self.refused_write(kind.verb(), &vpath, &e)),
         };
         let sock = match self.open_data() {
             Ok(sock) => sock,
