@@ -26,6 +26,31 @@ const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
 /// syslog facility `ftp` (11), shifted as RFC 3164 wants it.
 const FACILITY_FTP: u8 = 11 << 3;
 
+/// A duration in seconds with `decimals` digits after the point (0: as few
+/// as it needs, none for whole seconds), rounded half up. Integer arithmetic:
+/// formatting an `f64` brought the float printing code into the static
+/// binary (about 10 KB) for a few log lines.
+pub struct Secs(pub std::time::Duration, pub u32);
+
+impl std::fmt::Display for Secs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Secs(duration, decimals) = *self;
+        if decimals == 0 {
+            let (whole, nanos) = (duration.as_secs(), duration.subsec_nanos());
+            let fraction = format!("{nanos:09}");
+            let fraction = fraction.trim_end_matches('0');
+            return match fraction {
+                "" => write!(f, "{whole}"),
+                _ => write!(f, "{whole}.{fraction}"),
+            };
+        }
+        let scale = 10u128.pow(decimals);
+        let units = (duration.as_nanos() * scale + 500_000_000) / 1_000_000_000;
+        let width = decimals as usize;
+        write!(f, "{}.{:0width$}", units / scale, units % scale)
+    }
+}
+
 /// A client-supplied byte string as it may appear in a log line: quoted, with
 /// `"` and `\\` escaped, control characters (C0, DEL, C1), line and paragraph
 /// separators and bidirectional overrides as `\xNN` or `\u{NNNN}`, and bytes
@@ -535,5 +560,21 @@ mod tests {
             String::from_utf8(log.inner.out).unwrap(),
             "(2 log lines dropped) three\nfour\n"
         );
+    }
+
+    #[test]
+    fn seconds_are_written_like_the_float_formats_they_replace() {
+        use std::time::Duration;
+        let ms = Duration::from_millis;
+        assert_eq!(Secs(ms(1234), 1).to_string(), "1.2");
+        assert_eq!(Secs(ms(1250), 1).to_string(), "1.3");
+        assert_eq!(Secs(ms(99_960), 1).to_string(), "100.0");
+        assert_eq!(
+            Secs(Duration::from_nanos(1_234_567), 3).to_string(),
+            "0.001"
+        );
+        assert_eq!(Secs(ms(2_000), 3).to_string(), "2.000");
+        assert_eq!(Secs(ms(5_000), 0).to_string(), "5");
+        assert_eq!(Secs(ms(500), 0).to_string(), "0.5");
     }
 }

@@ -156,7 +156,7 @@ pub fn read_header(stream: &TcpStream, timeout: Duration) -> Result<Header, Refu
         if left.is_zero() {
             break Err(format!(
                 "no complete PROXY header within {}s",
-                timeout.as_secs_f64()
+                crate::log::Secs(timeout, 0)
             ));
         }
         stream

@@ -197,8 +197,8 @@ pub fn run(stream: TcpStream, ctx: &Context, start: Start, release_slot: &dyn Fn
     }
     log::log!(
         level,
-        "session closed: {peer} after {:.1}s",
-        started.elapsed().as_secs_f64()
+        "session closed: {peer} after {}s",
+        crate::log::Secs(started.elapsed(), 1)
     );
 }
 

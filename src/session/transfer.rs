@@ -427,7 +427,7 @@ impl Session<'_> {
             .as_ref()
             .map(|i| i.name.as_str())
             .unwrap_or("-");
-        let secs = started.elapsed().as_secs_f64();
+        let secs = crate::log::Secs(started.elapsed(), 3);
         if let Some(xferlog) = &self.ctx.xferlog {
             let bytes = match outcome {
                 Ok(bytes) | Err((_, bytes)) => *bytes,
@@ -446,13 +446,13 @@ impl Session<'_> {
         }
         match outcome {
             Ok(bytes) => log::info!(
-                "{} {} {verb} {} ok {bytes} bytes in {secs:.3}s",
+                "{} {} {verb} {} ok {bytes} bytes in {secs}s",
                 self.peer,
                 Quoted(user.as_bytes()),
                 Quoted(vpath)
             ),
             Err((why, bytes)) => log::info!(
-                "{} {} {verb} {} failed ({why:?}) after {bytes} bytes in {secs:.3}s",
+                "{} {} {verb} {} failed ({why:?}) after {bytes} bytes in {secs}s",
                 self.peer,
                 Quoted(user.as_bytes()),
                 Quoted(vpath)
