@@ -7,9 +7,6 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 TARGET  ?= x86_64-unknown-linux-musl
 LIBC    ?= musl
-# Optimisation of `make static`: for size (s), which keeps the default build
-# under 1 MiB; the benchmark's target/release build stays at opt-level 3.
-STATIC_OPT ?= s
 # Cargo features for `make static` (tls: FTPS with rustls and ring).
 FEATURES ?=
 CARGO_FEATURES = $(if $(FEATURES),--features $(FEATURES))
@@ -66,14 +63,16 @@ skips:
 # The static build is most of a run's time, so it is a step of its own: build
 # it (in a target directory of its own), then run the one ignored test that
 # checks it with the path the build printed.
-test-static: ## make static, then the test that checks and serves with that binary
+test-static: ## make static, default and FEATURES=tls, then the test that checks size and serves with each binary
 	@mkdir -p $(dir $(SKIPS)) && : > $(SKIPS)
-	@set -e; built=$$(CARGO_TARGET_DIR='$(CURDIR)/target/static-test' $(MAKE) -s static); \
-	printf '%s\n' "$$built"; \
-	bin=$$(printf '%s\n' "$$built" | sed -n 's/^static: built .*: \(.*\), [0-9]* bytes$$/\1/p'); \
-	test -n "$$bin" || { echo "test-static: make static did not say what it built" >&2; exit 1; }; \
-	status=0; MINFTPD_STATIC_BIN="$$bin" MINFTPD_SKIP_LOG='$(CURDIR)/$(SKIPS)' \
-	  $(CARGO) test --test tests deploy::static_binary -- --ignored || status=$$?; \
+	@set -e; status=0; for features in '' tls; do \
+	  built=$$(CARGO_TARGET_DIR='$(CURDIR)/target/static-test' $(MAKE) -s static FEATURES=$$features); \
+	  printf '%s\n' "$$built"; \
+	  bin=$$(printf '%s\n' "$$built" | sed -n 's/^static: built .*: \(.*\), [0-9]* bytes$$/\1/p'); \
+	  test -n "$$bin" || { echo "test-static: make static did not say what it built" >&2; exit 1; }; \
+	  MINFTPD_STATIC_BIN="$$bin" MINFTPD_STATIC_FEATURES="$$features" MINFTPD_SKIP_LOG='$(CURDIR)/$(SKIPS)' \
+	    $(CARGO) test --test tests deploy::static_binary -- --ignored || status=$$?; \
+	done; \
 	$(MAKE) -s skips; exit $$status
 
 # aarch64 musl, default and FTPS builds (own target directory), each run
@@ -115,7 +114,7 @@ static: ## Fully static, stripped binary for TARGET (x86_64 musl by default; LIB
 	fi; \
 	if [ -n "$$musl" ]; then \
 	  case '$(TARGET)' in x86_64-*) linker=;; *) linker='-C linker=rust-lld';; esac; \
-	  CARGO_PROFILE_RELEASE_OPT_LEVEL='$(STATIC_OPT)' RUSTFLAGS="-C target-feature=+crt-static $$linker" $(CARGO) build --release --target '$(TARGET)' $(CARGO_FEATURES); \
+	  RUSTFLAGS="-C target-feature=+crt-static $$linker" $(CARGO) build --release --target '$(TARGET)' $(CARGO_FEATURES); \
 	  out=$${CARGO_TARGET_DIR:-target}/$(TARGET)/release/minftpd; kind="musl ($(TARGET))"; \
 	else \
 	  case '$(TARGET)' in x86_64-*) ;; \
@@ -124,7 +123,7 @@ static: ## Fully static, stripped binary for TARGET (x86_64 musl by default; LIB
 	  crypt=$$($(CC) -print-file-name=libcrypt.a); \
 	  if [ ! -f "$$crypt" ]; then echo "static: no libcrypt.a for the glibc fallback (apt-get install libcrypt-dev)" >&2; exit 1; fi; \
 	  echo "static: building a static glibc binary instead of musl, with $$crypt"; \
-	  CARGO_PROFILE_RELEASE_OPT_LEVEL='$(STATIC_OPT)' RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target x86_64-unknown-linux-gnu $(CARGO_FEATURES); \
+	  RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target x86_64-unknown-linux-gnu $(CARGO_FEATURES); \
 	  out=$${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release/minftpd; kind="glibc static (x86_64-unknown-linux-gnu)"; \
 	fi; \
 	echo "static: built $$kind: $$out, $$(stat -c %s $$out) bytes"
