@@ -9,6 +9,7 @@ mod deploy;
 mod features;
 mod fs_hostile;
 mod listings;
+mod prelogin;
 mod protocol;
 mod proxy;
 mod security;
