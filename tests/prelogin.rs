@@ -111,3 +111,62 @@ fn a_newcomer_gets_in_while_two_addresses_reconnect_on_schedule() {
     );
     server.finish();
 }
+
+/// A connection from `from` that sends commands and reads none of the
+/// replies, until the server has stopped reading them: it is blocked writing
+/// a reply. (Bounded: 120 MB at most, half a second per write.)
+fn flood_unread(from: IpAddr, to: SocketAddr) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut stream = connect_from(from, to);
+    stream
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let chunk = b"HELP\r\n".repeat(10_000);
+    for _ in 0..2000 {
+        if stream.write_all(&chunk).is_err() {
+            return stream;
+        }
+    }
+    panic!("the server read 120 MB of commands without stalling on its replies");
+}
+
+/// Four workers, two waiting places. An address keeps two connections that
+/// never read their replies, so the server is blocked writing to them; a
+/// newcomer from another address takes a place from it, logs in and leaves,
+/// five times over. A session blocked in its reply used to keep its worker
+/// until data_timeout (60 s here) after losing its place, so two rounds
+/// filled the pool; now it gives the worker back within about a second.
+#[test]
+fn a_client_that_reads_no_replies_gives_its_worker_back_when_its_place_is_taken() {
+    let server = Server::start(
+        root(),
+        &[
+            "-A",
+            "--max-clients",
+            "4",
+            "--max-per-ip",
+            "10",
+            "-o",
+            "login_timeout=60",
+            "-o",
+            "data_timeout=60",
+        ],
+    );
+    let (attacker, newcomer) = (ip("127.0.0.2"), ip("127.0.0.3"));
+    let mut held = vec![flood_unread(attacker, server.addr)];
+    for round in 0..5 {
+        held.push(flood_unread(attacker, server.addr));
+        let mut ftp = Ftp::over(connect_from(newcomer, server.addr));
+        assert_eq!(
+            ftp.greeting.code,
+            220,
+            "round {round}: {}\n{}",
+            ftp.greeting.text,
+            server.log()
+        );
+        ftp.login("anonymous", "x");
+        ftp.ok("QUIT", 221);
+    }
+    drop(held);
+    server.finish();
+}

@@ -47,6 +47,12 @@ impl<'a> PreLogin<'a> {
         }
     }
 
+    /// While the session waits to log in: the flag set when it must close
+    /// to make room for a new client.
+    pub(super) fn waiting_flag(&self) -> Option<&AtomicBool> {
+        self.ticket.as_ref().map(|t| &*t.evict)
+    }
+
     /// Set when this session must close to make room for a new client.
     pub(super) fn evict_flag(&self) -> &AtomicBool {
         self.ticket.as_ref().map_or(&NOT_WAITING, |t| &t.evict)
