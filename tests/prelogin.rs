@@ -69,6 +69,21 @@ fn newcomer_logins(from: IpAddr, to: SocketAddr, tries: usize, pace: Duration) -
     served
 }
 
+/// In round `round` of a test, a newcomer from `from` must be greeted; it
+/// logs in and leaves.
+pub fn newcomer_served(server: &Server, from: IpAddr, round: usize) {
+    let mut ftp = Ftp::over(connect_from(from, server.addr));
+    assert_eq!(
+        ftp.greeting.code,
+        220,
+        "round {round}: {}\n{}",
+        ftp.greeting.text,
+        server.log()
+    );
+    ftp.login("anonymous", "x");
+    ftp.ok("QUIT", 221);
+}
+
 /// Two addresses reconnecting 20 times a second take every waiting place
 /// the moment it can be taken (first come, first served let them win every
 /// freed place: the newcomer got in on about one try in ten). The places
@@ -156,16 +171,7 @@ fn a_client_that_reads_no_replies_gives_its_worker_back_when_its_place_is_taken(
     let mut held = vec![flood_unread(attacker, server.addr)];
     for round in 0..5 {
         held.push(flood_unread(attacker, server.addr));
-        let mut ftp = Ftp::over(connect_from(newcomer, server.addr));
-        assert_eq!(
-            ftp.greeting.code,
-            220,
-            "round {round}: {}\n{}",
-            ftp.greeting.text,
-            server.log()
-        );
-        ftp.login("anonymous", "x");
-        ftp.ok("QUIT", 221);
+        newcomer_served(&server, newcomer, round);
     }
     drop(held);
     server.finish();

@@ -76,16 +76,7 @@ fn a_handshake_that_stalls_gives_its_worker_back_when_its_place_is_taken() {
     let mut stalled = VecDeque::from([stall(&server, attacker, true)]);
     for round in 0..6 {
         stalled.push_back(stall(&server, attacker, round % 2 == 1));
-        let mut ftp = Ftp::over(connect_from(newcomer, server.addr));
-        assert_eq!(
-            ftp.greeting.code,
-            220,
-            "round {round}: {}\n{}",
-            ftp.greeting.text,
-            server.log()
-        );
-        ftp.login("anonymous", "x");
-        ftp.ok("QUIT", 221);
+        crate::prelogin::newcomer_served(&server, newcomer, round);
         // The oldest stalled connection lost its place to the newcomer.
         closed_soon(&mut stalled.pop_front().unwrap());
     }
