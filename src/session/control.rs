@@ -58,7 +58,7 @@ pub(super) enum Input {
     Closed,
     TimedOut,
     ShuttingDown,
-    /// Closed to make room for a new client (it waited longest to log in).
+    /// Closed to make room for a new client (see `waiting.rs`).
     Evicted,
 }
 

@@ -247,7 +247,7 @@ impl Session<'_> {
                 }
                 Input::Evicted => {
                     log::info!(
-                        "{}: closed to make room for a new client (waited longest to log in)",
+                        "{}: closed to make room for a new client (its address held the most places waiting to log in)",
                         self.peer
                     );
                     self.send_last(UNAVAILABLE, "Too many connections waiting to log in.")?;

@@ -95,7 +95,7 @@ impl Waiting {
         let mut entries = self.lock();
         let took = places(&entries) >= self.cap;
         if took {
-            let victim = self.make_room(&entries, owner, None)?;
+            let victim = self.make_room(&entries, owner)?;
             entries[victim].evict.store(true, Ordering::SeqCst);
         }
         Some(self.push(&mut entries, owner, took))
@@ -136,7 +136,7 @@ impl Waiting {
     /// (an address replaces its own stale connections, at nobody else's
     /// cost). Age does not protect an address above its share: otherwise one
     /// that keeps its connections young could keep a newcomer out.
-    fn make_room(&self, entries: &[Entry], owner: Owner, me: Option<u64>) -> Option<usize> {
+    fn make_room(&self, entries: &[Entry], owner: Owner) -> Option<usize> {
         let holds = match owner {
             Owner::Client(_) => count(entries, owner),
             Owner::Pending => 0,
@@ -148,7 +148,7 @@ impl Waiting {
                     .position(|e| !e.evicted() && e.owner == busiest);
             }
         }
-        self.own_stale(entries, owner, me)
+        self.own_stale(entries, owner, None)
     }
 
     /// `owner`'s oldest session (not `me`) that has waited `min_age`.
