@@ -42,7 +42,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "max_clients", default: "50", doc: "worker pool size: sessions served at once" },
     Key { name: "max_per_ip", default: "10", doc: "sessions at once from one client address" },
     Key { name: "idle_timeout", default: "300", doc: "seconds an idle control connection is kept" },
-    Key { name: "login_timeout", default: "60", doc: "seconds a connection may take to log in; at most half of max_clients wait to log in, and the one waiting longest makes room for a new one" },
+    Key { name: "login_timeout", default: "60", doc: "seconds a connection may take to log in; at most half of max_clients wait to log in, those places shared fairly between client addresses" },
     Key { name: "data_timeout", default: "300", doc: "seconds a data transfer may stall" },
     Key { name: "accept_timeout", default: "60", doc: "seconds to wait for the client to open a passive data connection" },
     Key { name: "connect_timeout", default: "60", doc: "seconds to wait for an active data connection to be accepted" },

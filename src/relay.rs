@@ -7,6 +7,7 @@ use crate::proxy::{self, Header};
 use std::fmt;
 use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a balancer may take to send its header: longer than a TCP
@@ -14,6 +15,8 @@ use std::time::{Duration, Instant};
 /// enough that silent connections free their workers quickly. Never longer
 /// than `accept_timeout`, so tests (and impatient admins) can shorten it.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the wait for a header looks whether its place was taken.
+const EVICT_CHECK: Duration = Duration::from_secs(1);
 
 /// One `proxy_from` entry: an address, or a network as ADDR/PREFIX.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,11 +127,23 @@ pub type Refusal = String;
 /// PROXY protocol on, every connection must come from a listed balancer and
 /// carry a header: the specification forbids guessing whether one is there.
 pub fn identify(stream: &TcpStream, relay: &Relay, timeout: Duration) -> Result<Arrival, Refusal> {
+    identify_watching(stream, relay, timeout, &AtomicBool::new(false))
+}
+
+/// `identify` for a control connection, which waits for its header in a
+/// place among the sessions not logged in: the wait ends within
+/// `EVICT_CHECK` of `evict` being set (that place was given to another).
+pub fn identify_watching(
+    stream: &TcpStream,
+    relay: &Relay,
+    timeout: Duration,
+    evict: &AtomicBool,
+) -> Result<Arrival, Refusal> {
     let peer = stream.peer_addr().map_err(|e| e.to_string())?;
     if !relay.trusts(peer.ip()) {
         return Err("not in proxy_from".into());
     }
-    let header = read_header(stream, timeout.min(relay.timeout))?;
+    let header = read_header(stream, timeout.min(relay.timeout), evict)?;
     Ok(match header {
         Header::Proxied { source, .. } => Arrival {
             peer: SocketAddr::new(source.ip().to_canonical(), source.port()),
@@ -146,12 +161,20 @@ pub fn identify(stream: &TcpStream, relay: &Relay, timeout: Duration) -> Result<
 /// Reads exactly one header's bytes, so the FTP bytes after it stay in the
 /// socket for the session. What has arrived is peeked at and parsed; bytes
 /// that are only the start of a header are consumed, so the next peek
-/// waits for new ones (no busy loop on a trickling sender).
-pub fn read_header(stream: &TcpStream, timeout: Duration) -> Result<Header, Refusal> {
+/// waits for new ones (no busy loop on a trickling sender). Gives up within
+/// `EVICT_CHECK` of `evict` being set.
+pub fn read_header(
+    stream: &TcpStream,
+    timeout: Duration,
+    evict: &AtomicBool,
+) -> Result<Header, Refusal> {
     let deadline = Instant::now() + timeout;
     let mut buf = [0u8; proxy::MAX_HEADER];
     let mut have = 0;
     let result = loop {
+        if evict.load(Ordering::SeqCst) {
+            break Err("closed to make room for a new client before its PROXY header".into());
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             break Err(format!(
@@ -160,7 +183,7 @@ pub fn read_header(stream: &TcpStream, timeout: Duration) -> Result<Header, Refu
             ));
         }
         stream
-            .set_read_timeout(Some(left))
+            .set_read_timeout(Some(left.min(EVICT_CHECK)))
             .map_err(|e| e.to_string())?;
         // `have` < MAX_HEADER: the parser never asks for more past it.
         let n = match stream.peek(&mut buf[have..]) {
@@ -256,7 +279,7 @@ mod tests {
     /// Reads a header naming 192.0.2.7:40000 (to 192.0.2.1:21) from
     /// `server`; then `rest` must be the next bytes in the socket.
     fn header_then(server: &TcpStream, rest: &[u8]) {
-        let header = read_header(server, Duration::from_secs(5)).unwrap();
+        let header = read_header(server, Duration::from_secs(5), &AtomicBool::new(false)).unwrap();
         assert_eq!(
             header,
             Header::Proxied {
@@ -293,17 +316,34 @@ mod tests {
     #[test]
     fn silence_garbage_and_closing_are_refused() {
         let (server, _client) = pair();
-        let err = read_header(&server, Duration::from_millis(200)).unwrap_err();
+        let err =
+            read_header(&server, Duration::from_millis(200), &AtomicBool::new(false)).unwrap_err();
         assert!(err.contains("no complete PROXY header"), "{err}");
         let (server, mut client) = pair();
         client.write_all(b"USER anonymous\r\n").unwrap();
-        let err = read_header(&server, Duration::from_secs(5)).unwrap_err();
+        let err =
+            read_header(&server, Duration::from_secs(5), &AtomicBool::new(false)).unwrap_err();
         assert_eq!(err, "PROXY header: no PROXY protocol header");
         let (server, mut client) = pair();
         client.write_all(b"PROXY TCP4 1.2").unwrap();
         drop(client);
-        let err = read_header(&server, Duration::from_secs(5)).unwrap_err();
+        let err =
+            read_header(&server, Duration::from_secs(5), &AtomicBool::new(false)).unwrap_err();
         assert_eq!(err, "closed before a complete PROXY header");
+    }
+
+    #[test]
+    fn the_wait_ends_when_the_place_is_taken() {
+        let (server, _client) = pair();
+        let evict = AtomicBool::new(false);
+        let reader = std::thread::scope(|scope| {
+            let reader = scope.spawn(|| read_header(&server, Duration::from_secs(60), &evict));
+            std::thread::sleep(Duration::from_millis(100));
+            evict.store(true, Ordering::SeqCst);
+            reader.join().unwrap()
+        });
+        let err = reader.unwrap_err();
+        assert!(err.contains("make room"), "{err}");
     }
 
     #[test]

@@ -137,13 +137,21 @@ impl Pool {
             ticket,
             implicit,
         } = job;
-        let Some(arrival) = arrival(&stream, &self.ctx) else {
+        let Some(arrival) = arrival_watching(&stream, &self.ctx, &ticket.evict) else {
             return self.release(counted, &ticket);
         };
         let ip = match counted {
             Some(ip) => ip,
             None => {
                 let ip = arrival.peer.ip().to_canonical();
+                if !self.ctx.waiting.settle(&ticket, ip) {
+                    refuse(
+                        stream,
+                        arrival.peer,
+                        "Too many connections waiting to log in; try again later.",
+                    );
+                    return self.release(None, &ticket);
+                }
                 if !self.per_ip.try_add(ip, self.ctx.config.max_per_ip) {
                     refuse(
                         stream,
@@ -218,7 +226,7 @@ impl Pool {
                 return Err("Too many connections from your address.");
             }
         }
-        let Some(ticket) = self.ctx.waiting.admit() else {
+        let Some(ticket) = self.ctx.waiting.admit(ip) else {
             if let Some(ip) = ip {
                 self.per_ip.remove(ip);
             }
@@ -273,11 +281,17 @@ fn refuse(mut stream: TcpStream, peer: SocketAddr, reason: &str) {
 /// on, the client the balancer's header names. None, after one log line with
 /// the peer and the reason, when it must be closed without a greeting.
 pub fn arrival(stream: &TcpStream, ctx: &Context) -> Option<Arrival> {
+    arrival_watching(stream, ctx, &AtomicBool::new(false))
+}
+
+/// `arrival` for a connection in a waiting place: the header wait also ends
+/// (None) when `evict` is set, its place given to a new client.
+fn arrival_watching(stream: &TcpStream, ctx: &Context, evict: &AtomicBool) -> Option<Arrival> {
     let peer = stream.peer_addr().ok()?;
     let Some(relay) = &ctx.data.proxy else {
         return Some(Arrival::direct(peer));
     };
-    match relay::identify(stream, relay, relay.timeout) {
+    match relay::identify_watching(stream, relay, relay.timeout, evict) {
         Ok(arrival) => Some(arrival),
         Err(reason) => {
             log::warn!("closed connection from {peer}: {reason}");

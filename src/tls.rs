@@ -239,10 +239,18 @@ pub struct SessionTls {
 
 impl SessionTls {
     /// The handshake on the control connection (after AUTH TLS, or at once
-    /// on an implicit listener), finished before `deadline`.
-    pub fn control(&self, tcp: TcpStream, deadline: Instant) -> io::Result<TlsStream> {
+    /// on an implicit listener), finished before `deadline`. `give_up` is
+    /// asked at least once a second (`HANDSHAKE_POLL`) whether to stop
+    /// waiting, and why: a session not logged in that was closed to make room
+    /// frees its worker then, not at its deadline.
+    pub fn control(
+        &self,
+        tcp: TcpStream,
+        deadline: Instant,
+        give_up: &dyn Fn() -> Option<&'static str>,
+    ) -> io::Result<TlsStream> {
         self.store.open.store(true, Ordering::SeqCst);
-        TlsStream::handshake(tcp, &self.config, deadline)
+        TlsStream::handshake_watching(tcp, &self.config, deadline, give_up)
     }
 
     /// The handshake on a data connection; with `require_reuse`, one that
@@ -317,9 +325,20 @@ impl TlsStream {
     /// Runs the handshake to its end, or fails: on garbage (rustls' reason),
     /// on a close, or when `deadline` passes (a client that stops half-way).
     fn handshake(
+        tcp: TcpStream,
+        config: &Arc<ServerConfig>,
+        deadline: Instant,
+    ) -> io::Result<TlsStream> {
+        Self::handshake_watching(tcp, config, deadline, &|| None)
+    }
+
+    /// `handshake`, that also fails when `give_up` gives a reason (asked
+    /// before every read, which waits at most `HANDSHAKE_POLL`).
+    fn handshake_watching(
         mut tcp: TcpStream,
         config: &Arc<ServerConfig>,
         deadline: Instant,
+        give_up: &dyn Fn() -> Option<&'static str>,
     ) -> io::Result<TlsStream> {
         let mut conn = ServerConnection::new(config.clone()).map_err(io::Error::other)?;
         conn.set_buffer_limit(Some(SEND_BUFFER));
@@ -327,6 +346,9 @@ impl TlsStream {
         tcp.set_nonblocking(false)?;
         tcp.set_read_timeout(Some(HANDSHAKE_POLL))?;
         while conn.is_handshaking() {
+            if let Some(reason) = give_up() {
+                return Err(io::Error::new(io::ErrorKind::Interrupted, reason));
+            }
             if Instant::now() >= deadline {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,

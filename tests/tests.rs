@@ -10,6 +10,7 @@ mod deploy;
 mod features;
 mod fs_hostile;
 mod listings;
+mod prelogin;
 mod protocol;
 mod proxy;
 mod security;

@@ -1,6 +1,8 @@
 //! FTPS (the cargo feature `tls`) with real clients: curl, lftp, Python's ftplib and openssl
 //! s_client, explicit and implicit, `tls = required`, session reuse, hostile handshakes, SIGHUP.
 
+mod prelogin;
+
 use crate::common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -58,7 +58,7 @@ pub(super) enum Input {
     Closed,
     TimedOut,
     ShuttingDown,
-    /// Closed to make room for a new client (it waited longest to log in).
+    /// Closed to make room for a new client (see `waiting.rs`).
     Evicted,
 }
 
@@ -210,6 +210,42 @@ impl Control {
 
     pub(super) fn send(&mut self, code: u16, text: &str) -> io::Result<()> {
         self.stream.write_all(&reply::format(code, text))
+    }
+
+    /// `send` for a session not logged in: a client that stops reading its
+    /// replies cannot keep the worker once its place is taken. Waits for room
+    /// in the socket in polls of `SHUTDOWN_CHECK`, watching `evict`, for up to
+    /// `stall`; a reply then fits without blocking.
+    pub(super) fn send_watching(
+        &mut self,
+        code: u16,
+        text: &str,
+        evict: &AtomicBool,
+        stall: Duration,
+    ) -> io::Result<()> {
+        let deadline = Instant::now() + stall;
+        loop {
+            // Evicted: its 421 still goes out if there is room, but no waiting.
+            let evicted = evict.load(Ordering::SeqCst);
+            let wait = if evicted {
+                Duration::ZERO
+            } else {
+                SHUTDOWN_CHECK
+            };
+            let room = sys::poll(&[(self.stream.as_fd(), sys::POLLOUT)], Some(wait))?;
+            if room[0] != 0 {
+                return self.send(code, text);
+            }
+            if evicted {
+                return Err(io::Error::new(
+                    io::ErrorKind::Interrupted,
+                    "closed to make room for a new client while replies waited to be read",
+                ));
+            }
+            if Instant::now() >= deadline {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+        }
     }
 }
 

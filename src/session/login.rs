@@ -2,6 +2,7 @@
 //! The client picks names and passwords: names are cut to 64 characters and quoted in logs,
 //! unknown names cost the same crypt(3) work, failures wait longer and end at max_login_fails.
 
+use super::SHUTDOWN_CHECK;
 use super::{r, Flow, Reply, Session};
 use super::{Ticket, Waiting};
 use crate::auth::{self, Identity};
@@ -11,7 +12,7 @@ use crate::listing;
 use crate::log::Quoted;
 use crate::reply::*;
 use std::io;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// A session's place among those not logged in yet (`Context::waiting`),
@@ -40,10 +41,16 @@ impl<'a> PreLogin<'a> {
     }
 
     /// REIN: the session waits to log in again (not capped: it has a worker).
-    fn retake(&mut self) {
+    fn retake(&mut self, ip: std::net::IpAddr) {
         if self.ticket.is_none() {
-            self.ticket = Some(self.waiting.admit_uncapped());
+            self.ticket = Some(self.waiting.readmit(ip));
         }
+    }
+
+    /// While the session waits to log in: the flag set when it must close
+    /// to make room for a new client.
+    pub(super) fn waiting_flag(&self) -> Option<&AtomicBool> {
+        self.ticket.as_ref().map(|t| &*t.evict)
     }
 
     /// Set when this session must close to make room for a new client.
@@ -175,13 +182,37 @@ impl Session<'_> {
             .config
             .login_fail_delay
             .saturating_mul(u64::from(self.failures));
-        std::thread::sleep(Duration::from_secs(delay));
+        if !self.pause_unless_evicted(Duration::from_secs(delay)) {
+            log::info!(
+                "{}: closed to make room for a new client (after a failed login)",
+                self.peer
+            );
+            self.send_last(UNAVAILABLE, "Too many connections waiting to log in.")?;
+            return Ok(Flow::Close);
+        }
         if self.failures >= self.ctx.config.max_login_fails {
             self.send_last(UNAVAILABLE, "Too many failed logins; closing connection.")?;
             return Ok(Flow::Close);
         }
         self.send(r(NOT_LOGGED_IN, "Login incorrect."))?;
         Ok(Flow::Continue)
+    }
+
+    /// Waits `pause`, looking every `SHUTDOWN_CHECK` whether the session's
+    /// place among those not logged in was given to a new client (false):
+    /// a failed login's delay must not keep a worker its session lost.
+    fn pause_unless_evicted(&self, pause: Duration) -> bool {
+        let until = Instant::now() + pause;
+        loop {
+            if self.pre_login.evict_flag().load(Ordering::SeqCst) {
+                return false;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return true;
+            }
+            std::thread::sleep(left.min(SHUTDOWN_CHECK));
+        }
     }
 
     /// REIN: back to before login, with a fresh login deadline; the session
@@ -193,7 +224,7 @@ impl Session<'_> {
         self.upload_root = None;
         self.umask = self.ctx.config.umask;
         self.login_deadline = Instant::now() + Duration::from_secs(self.ctx.config.login_timeout);
-        self.pre_login.retake();
+        self.pre_login.retake(self.peer.ip());
         self.cwd = b"/".to_vec();
         self.ascii = false;
         self.rest = 0;

@@ -226,7 +226,7 @@ impl Session<'_> {
 
     fn serve(&mut self) -> io::Result<()> {
         let banner = self.ctx.config.banner.clone();
-        self.ctl.send(READY, &banner)?;
+        self.write_reply(READY, &banner)?;
         loop {
             let input = self.ctl.read_line(
                 self.wait_limit(),
@@ -247,7 +247,7 @@ impl Session<'_> {
                 }
                 Input::Evicted => {
                     log::info!(
-                        "{}: closed to make room for a new client (waited longest to log in)",
+                        "{}: closed to make room for a new client (its address held the most places waiting to log in)",
                         self.peer
                     );
                     self.send_last(UNAVAILABLE, "Too many connections waiting to log in.")?;
@@ -259,7 +259,7 @@ impl Session<'_> {
                 }
                 Input::Closed => return Ok(()),
                 Input::TooLong => {
-                    self.ctl.send(SYNTAX_ERROR, "Command line too long.")?;
+                    self.write_reply(SYNTAX_ERROR, "Command line too long.")?;
                     continue;
                 }
                 Input::Overflow => {
@@ -289,7 +289,18 @@ impl Session<'_> {
     }
 
     fn send(&mut self, reply: Reply) -> io::Result<()> {
-        self.ctl.send(reply.0, &reply.1)
+        self.write_reply(reply.0, &reply.1)
+    }
+
+    /// Writes one reply; before login without waiting past an eviction
+    /// (`Control::send_watching`).
+    fn write_reply(&mut self, code: u16, text: &str) -> io::Result<()> {
+        match self.pre_login.waiting_flag() {
+            Some(evict) => self
+                .ctl
+                .send_watching(code, text, evict, self.ctx.data.data_timeout),
+            None => self.ctl.send(code, text),
+        }
     }
 
     /// The last reply before closing. The session's worker and its address's
@@ -297,7 +308,7 @@ impl Session<'_> {
     /// again at once never finds its old session still counted.
     pub(super) fn send_last(&mut self, code: u16, text: &str) -> io::Result<()> {
         (self.release_slot)();
-        self.ctl.send(code, text)
+        self.write_reply(code, text)
     }
 
     /// How long the next command may take to arrive: the idle timeout, and

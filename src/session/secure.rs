@@ -7,6 +7,8 @@ use crate::config::TlsMode;
 use crate::data::{DataStream, Direction};
 use crate::reply::*;
 use std::io;
+#[cfg(feature = "tls")]
+use std::sync::atomic::Ordering;
 
 /// Reply to PROT C (534) and transfers under it (521) when policy wants TLS.
 const PROTECTED_DATA: u16 = 521;
@@ -15,6 +17,10 @@ const CCC_DENIED: u16 = 533;
 /// RFC 2228: the protection level is not supported by the mechanism.
 const PROT_UNSUPPORTED: u16 = 536;
 const PROCEED_TLS: u16 = 234;
+/// The log line of a session closed in its handshake to make room for a new client.
+#[cfg(feature = "tls")]
+const EVICTED_IN_HANDSHAKE: &str =
+    "closed in its TLS handshake to make room for a new client (not logged in)";
 
 /// A session's TLS state.
 #[derive(Default)]
@@ -86,38 +92,75 @@ impl Session<'_> {
         unreachable!("configuration validation refuses tls without the tls feature")
     }
 
-    /// The handshake on the control connection, then a fresh session.
+    /// The handshake on the control connection, then a fresh session. The
+    /// fresh session does not mean fresh time: a client not logged in keeps
+    /// the login deadline it had from its greeting.
     #[cfg(feature = "tls")]
     fn start_tls(&mut self) -> io::Result<Flow> {
         let tcp = self.ctl.plain_for_upgrade()?;
         if self.upgrade_control(tcp).is_err() {
             return Ok(Flow::Close);
         }
+        let logged_in = self.identity.is_some();
+        let login_deadline = self.login_deadline;
         let _ = self.rein();
+        if !logged_in {
+            self.login_deadline = login_deadline;
+        }
         self.secure.pbsz = false;
         self.secure.private = false;
         Ok(Flow::Continue)
     }
 
-    /// Runs the control handshake before the login deadline; a failure is
-    /// logged (peer and rustls' reason) and ends this session only.
+    /// Runs the control handshake within its own deadline; a failure is
+    /// logged (peer and rustls' reason) and ends this session only. Before
+    /// login the wait also ends when the session is closed to make room for
+    /// a new client (its place was taken), or on shutdown.
     #[cfg(feature = "tls")]
     pub(super) fn upgrade_control(&mut self, tcp: std::net::TcpStream) -> io::Result<()> {
         let Some(certs) = &self.ctx.tls else {
             return Err(io::Error::other("no certificate"));
         };
         let tls = certs.for_session();
-        match tls.control(tcp, self.login_deadline) {
+        let evict = self.pre_login.evict_flag();
+        let shutdown = &self.ctx.shutdown;
+        let give_up = || {
+            if evict.load(Ordering::SeqCst) {
+                Some(EVICTED_IN_HANDSHAKE)
+            } else if shutdown.load(Ordering::SeqCst) {
+                Some("closed in its TLS handshake: server shutting down")
+            } else {
+                None
+            }
+        };
+        match tls.control(tcp, self.handshake_deadline(), &give_up) {
             Ok(stream) => {
                 self.ctl.stream = super::ControlStream::Tls(Box::new(stream));
                 self.secure.control = true;
                 self.secure.session = Some(tls);
                 Ok(())
             }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                log::info!("{}: {e}", self.peer);
+                Err(e)
+            }
             Err(e) => {
                 log::info!("{}: TLS handshake failed: {e}", self.peer);
                 Err(e)
             }
+        }
+    }
+
+    /// When the control handshake must be done: `login_timeout` from now (the
+    /// 234 reply, or the connection on an implicit listener), and before login
+    /// no later than the login deadline, so TLS never adds pre-login time.
+    #[cfg(feature = "tls")]
+    fn handshake_deadline(&self) -> std::time::Instant {
+        let own = std::time::Instant::now()
+            + std::time::Duration::from_secs(self.ctx.config.login_timeout);
+        match self.identity {
+            Some(_) => own,
+            None => own.min(self.login_deadline),
         }
     }
 
