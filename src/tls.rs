@@ -323,17 +323,9 @@ pub struct TlsStream(StreamOwned<ServerConnection, TcpStream>);
 
 impl TlsStream {
     /// Runs the handshake to its end, or fails: on garbage (rustls' reason),
-    /// on a close, or when `deadline` passes (a client that stops half-way).
-    fn handshake(
-        tcp: TcpStream,
-        config: &Arc<ServerConfig>,
-        deadline: Instant,
-    ) -> io::Result<TlsStream> {
-        Self::handshake_watching(tcp, config, deadline, &|| None)
-    }
-
-    /// `handshake`, that also fails when `give_up` gives a reason (asked
-    /// before every read, which waits at most `HANDSHAKE_POLL`).
+    /// on a close, when `deadline` passes (a client that stops half-way), or
+    /// when `give_up` gives a reason (asked before every read, which waits at
+    /// most `HANDSHAKE_POLL`).
     fn handshake_watching(
         mut tcp: TcpStream,
         config: &Arc<ServerConfig>,
