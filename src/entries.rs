@@ -201,9 +201,15 @@ impl Names {
             if !wanted {
                 continue;
             }
-            if name.len() > usize::from(u8::MAX) && after.is_none() {
-                // No Linux filesystem makes one; if one did, it is listed.
-                return Ok(Pass::NoRoom);
+            if name.len() > usize::from(u8::MAX) {
+                // No Linux filesystem makes one. If one did, a first pass
+                // lists the directory unsorted, with it; one made during
+                // later passes is left out, as a name made after it was
+                // read would be.
+                if after.is_none() {
+                    return Ok(Pass::NoRoom);
+                }
+                continue;
             }
             if !share.cover(self.cost() + ENTRY_COST + name.len()) {
                 if !share.is_whole_chunk() {
