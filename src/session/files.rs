@@ -273,10 +273,11 @@ impl Session<'_> {
     }
 
     /// STAT with a path: the listing goes to the control connection as a
-    /// multi-line 213 reply, streamed line by line through a small buffer as
+    /// multi-line 213 reply, streamed line by line through a 16 KiB buffer as
     /// LIST streams to the data connection. A client chooses the directory
-    /// size and may stop reading: memory stays at the buffer, and a reply
-    /// nobody reads ends the session at the control write timeout.
+    /// size and may stop reading: it holds that buffer and at most one sort
+    /// chunk of the server-wide budget (entries.rs), and a reply nobody
+    /// reads ends the session at the control write timeout.
     pub(super) fn stat(&mut self, arg: &[u8]) -> io::Result<Reply> {
         if self.identity.is_none() || arg.is_empty() {
             return Ok(r(STATUS, self.status_text()));

@@ -157,8 +157,10 @@ impl Session<'_> {
     // ------------------------------------------------------------ listings
 
     /// LIST/NLST/MLSD: the client chooses the directory, and so the listing's
-    /// size: it streams through a 64 KiB buffer, a reader that stalls ends at
-    /// `data_timeout`, and names that would break a line are not listed.
+    /// size: it streams through a 64 KiB buffer, sorted through at most one
+    /// chunk of the server-wide budget (entries.rs), a reader that stalls
+    /// ends at `data_timeout`, and names that would break a line are not
+    /// listed.
     pub(super) fn list(&mut self, arg: &[u8], kind: ListKind) -> io::Result<Reply> {
         let (all, path) = match kind {
             ListKind::Mlsd => (true, arg),
