@@ -16,3 +16,4 @@ mod soak;
 mod startup;
 #[cfg(feature = "tls")]
 mod tls;
+mod uploads;
