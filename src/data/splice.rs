@@ -11,10 +11,12 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsFd, OwnedFd};
 
-/// The pipe asked for (`F_SETPIPE_SZ`), and the most one splice moves.
-/// Measured with `make bench` stor-big: a 64 KiB pipe (the default) costs
-/// two splices per 64 KiB; 1 MiB, the unprivileged maximum, lets one
-/// splice take all the socket holds.
+/// The pipe asked for (`F_SETPIPE_SZ`), and the most one splice moves: the
+/// default unprivileged maximum (/proc/sys/fs/pipe-max-size), so that one
+/// splice can take what a loopback receive buffer of several MiB holds, as
+/// the 1 MiB sendfile slices do the other way. Its pages are the socket's
+/// own, lent to the pipe until they are in the file, so it costs no more
+/// memory than the socket buffer already holds.
 const PIPE_SIZE: usize = 1 << 20;
 
 /// How a spliced upload ended.

@@ -22,6 +22,8 @@ const PIPE_SIZE: usize = 1 << 20;
 pub struct Ceilings {
     send: Vec<f64>,
     receive: Vec<f64>,
+    /// CPU milliseconds per GB of the splice receiver's thread.
+    receive_cpu: Vec<f64>,
 }
 
 impl Ceilings {
@@ -33,9 +35,10 @@ impl Ceilings {
             self.send.push(c);
         }
         if workloads.contains(&"stor-big") {
-            let c = splice_receiver(data, sizes);
-            println!("round {round} ceiling splice receive MB/s {c:.0}");
+            let (c, cpu) = splice_receiver(data, sizes);
+            println!("round {round} ceiling splice receive MB/s {c:.0}, CPU ms/GB {cpu:.0}");
             self.receive.push(c);
+            self.receive_cpu.push(cpu);
         }
     }
 
@@ -63,6 +66,12 @@ impl Ceilings {
                     median(&mut ratios)
                 );
             }
+        }
+        if !self.receive_cpu.is_empty() {
+            println!(
+                "| ceiling | splice receiver CPU ms/GB (lower is better) | {:.1} | | |",
+                median(&mut self.receive_cpu.clone())
+            );
         }
     }
 }
@@ -106,23 +115,27 @@ fn sendfile_sender(data: &Data, sizes: &Sizes) -> f64 {
 
 /// Loopback upload of the big file's size, as many times as stor-big sends
 /// it, from the same kind of sender (1 MiB writes), into files of the upload
-/// directory that are then removed, as stor-big's are.
-fn splice_receiver(data: &Data, sizes: &Sizes) -> f64 {
+/// directory that are then removed, as stor-big's are. MB/s, and the
+/// receiving thread's CPU milliseconds per GB, removals left out (stor-big's
+/// client removes its files, not the server).
+fn splice_receiver(data: &Data, sizes: &Sizes) -> (f64, f64) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let (reps, size) = (sizes.big_reps, sizes.big);
     let dir = data.dir.join("upload");
     let receiver = std::thread::spawn(move || {
-        let mut total = 0u64;
+        let (mut total, mut cpu) = (0u64, 0.0);
         for rep in 0..reps {
             let (sock, _) = listener.accept().unwrap();
+            let cpu_before = thread_cpu_seconds();
             let path = dir.join(format!("ceiling-{rep}"));
             let file = File::create(&path).unwrap();
             total += splice_to_end(&sock, &file);
             drop(file);
+            cpu += thread_cpu_seconds() - cpu_before;
             std::fs::remove_file(&path).unwrap();
         }
-        total
+        (total, cpu)
     });
     let block: Vec<u8> = (0..1 << 20).map(|i| (i % 253) as u8).collect();
     let started = Instant::now();
@@ -135,9 +148,23 @@ fn splice_receiver(data: &Data, sizes: &Sizes) -> f64 {
             left -= n as u64;
         }
     }
-    let total = receiver.join().unwrap();
+    let (total, cpu) = receiver.join().unwrap();
     assert_eq!(total, size * reps as u64, "splice receiver lost bytes");
-    mb_per_s(total, started.elapsed().as_secs_f64())
+    let secs = started.elapsed().as_secs_f64();
+    (mb_per_s(total, secs), cpu * 1e3 / (total as f64 / 1e9))
+}
+
+/// User and system CPU time of the calling thread.
+fn thread_cpu_seconds() -> f64 {
+    // SAFETY: rusage is a plain C struct for which all-zero is valid, and
+    // getrusage fills it.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_THREAD, &mut usage);
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
 /// socket -> pipe -> file until the sender closes; bytes moved. As a server

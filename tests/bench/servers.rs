@@ -233,18 +233,9 @@ pub fn memory(root: u32) -> (u64, u64) {
     (pss, rss)
 }
 
-/// Waits (a few seconds at most) until the server has no process but its
-/// own: vsftpd's session processes count in its CPU time once reaped.
-pub fn wait_sessions_reaped(root: u32) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while process_tree(root).len() > 1 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// CPU seconds (user and system) the server's processes have used, with
 /// those of the children they have reaped: vsftpd's sessions are processes
-/// that end with the session, minftpd's are threads.
+/// (counted while they live), minftpd's are threads.
 pub fn cpu_seconds(root: u32) -> f64 {
     // SAFETY: sysconf reads a constant of the system.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
