@@ -1,9 +1,10 @@
 //! Uploads on the splice(2) path and the copy it falls back to: what ends on
 //! disk is compared with what was sent, for sizes around the pipe's, for
 //! REST and APPE, and for uploads cut short (ABOR, a stall) that must keep
-//! nothing. strace shows which path ran, and injects the refusals that force
-//! the fallback. (A reset and a full disk: security.rs; ASCII: protocol.rs;
-//! TLS: tls.rs; throttling: features.rs.)
+//! nothing. strace shows which path ran and that fsync_uploads still syncs
+//! what was spliced, and injects the refusals that force the fallback. (A
+//! reset and a full disk: security.rs; ASCII: protocol.rs; TLS: tls.rs;
+//! throttling: features.rs.)
 
 use crate::common::*;
 use std::io::{Read, Write};
@@ -228,4 +229,27 @@ fn a_refused_splice_falls_back_to_copying() {
     upload_with_splice_refused("1+", "the data socket");
     // The socket's bytes already in the pipe when the file refuses them.
     upload_with_splice_refused("2+", "the pipe into the file");
+}
+
+#[test]
+fn fsync_uploads_syncs_what_was_spliced_before_the_226() {
+    if !have("strace") {
+        return skip("strace is not installed");
+    }
+    let etc = TempDir::new("up-fsync");
+    let log = etc.path().join("strace.log");
+    let wrapper = strace(&log, &["trace=splice,fsync"]);
+    let wrapper: Vec<&str> = wrapper.iter().map(|s| s.as_str()).collect();
+    let args = ["-o", "fsync_uploads=yes"];
+    let (server, _users) = rw_server_via(&wrapper, TempDir::new("up-fsync"), "pw", &args);
+    let mut ftp = server.login("rw", "pw");
+    ftp.ok("TYPE I", 200);
+    assert_eq!(upload(&mut ftp, "STOR f.bin", (1 << 20) + 1), 226);
+    assert_holds(&server.root.path().join("f.bin"), 0, (1 << 20) + 1);
+    let trace = std::fs::read_to_string(&log).unwrap();
+    let last_splice = trace.rfind("splice(").expect("the upload was spliced");
+    assert!(
+        trace[last_splice..].contains("fsync("),
+        "no fsync after the last splice:\n{trace}"
+    );
 }
