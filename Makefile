@@ -76,7 +76,7 @@ test-static: ## make static, default and FEATURES=tls, then the test that checks
 	$(MAKE) -s skips; exit $$status
 
 # aarch64 musl, default and FTPS builds (own target directory), each run
-# under qemu-user: --help and a LIST served to curl (tests/qemu-smoke.sh).
+# under qemu-user: --help, a LIST and an upload with curl (tests/qemu-smoke.sh).
 CROSS_TARGET = aarch64-unknown-linux-musl
 test-cross: ## make static for aarch64 musl, default and FEATURES=tls, each checked under qemu-aarch64
 	@set -e; for features in '' tls; do \

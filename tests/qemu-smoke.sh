@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test-cross`: runs a cross-built minftpd under qemu-user and checks that
-# it serves a session: --help, an anonymous LIST with curl on 127.0.0.1, and
+# it serves a session: --help, an anonymous LIST and a binary upload (the
+# splice(2) path, compared with what was sent) with curl on 127.0.0.1, and
 # with `tls` also an FTPS LIST (AUTH TLS, PROT P) under a fresh self-signed
 # certificate, which runs ring's aarch64 assembly end to end.
 #
@@ -23,7 +24,9 @@ trap cleanup EXIT
 
 mkdir "$dir/root"
 echo hello > "$dir/root/hello.txt"
-opts=(-c /dev/null -A -l 127.0.0.1:0 -r "$dir/root")
+mkdir -m 0777 "$dir/root/up"
+head -c 3000001 /dev/urandom > "$dir/upload.bin"
+opts=(-c /dev/null -A -w -o anon_upload_dir=/up -l 127.0.0.1:0 -r "$dir/root")
 if [ -n "$tls" ]; then
   openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
     -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
@@ -44,7 +47,9 @@ done
 
 list=$(curl -sS --max-time 30 "ftp://$addr/")
 grep -q 'hello.txt' <<<"$list" || { echo "qemu-smoke: LIST lacks hello.txt: $list" >&2; exit 1; }
-echo "qemu-smoke: $bin under $qemu: --help and an anonymous LIST on $addr"
+curl -sS --max-time 60 -T "$dir/upload.bin" "ftp://$addr/up/upload.bin"
+cmp -s "$dir/upload.bin" "$dir/root/up/upload.bin" || { echo "qemu-smoke: the upload differs" >&2; exit 1; }
+echo "qemu-smoke: $bin under $qemu: --help, an anonymous LIST and an upload on $addr"
 if [ -n "$tls" ]; then
   list=$(curl -sS --max-time 30 --ssl-reqd -k -v "ftp://$addr/" 2>"$dir/curl")
   grep -q "PROT P" "$dir/curl" || { echo "qemu-smoke: curl sent no PROT P" >&2; exit 1; }

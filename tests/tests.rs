@@ -18,3 +18,4 @@ mod soak;
 mod startup;
 #[cfg(feature = "tls")]
 mod tls;
+mod uploads;

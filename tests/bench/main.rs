@@ -15,17 +15,17 @@
 //! needs minftpd built with `--features tls`, as `make bench-tls` does),
 //! `--rsa` (with `--tls`: an RSA 2048 key instead of ECDSA P-256).
 
+mod ceiling;
 mod client;
 mod servers;
 mod tls;
 
+use ceiling::Ceilings;
 use client::Ftp;
-use servers::{baseline_binary, memory, minftpd_binary, start, Kind, Server};
+use servers::{baseline_binary, cpu_seconds, memory, minftpd_binary, start, Kind, Server};
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,11 +34,6 @@ use std::time::{Duration, Instant};
 
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(60);
 const IDLE_SESSIONS: usize = 200;
-
-extern "C" {
-    // The ceiling measurement needs sendfile(2); std does not wrap it.
-    fn sendfile(out_fd: i32, in_fd: i32, offset: *mut i64, count: usize) -> isize;
-}
 
 struct Sizes {
     big: u64,
@@ -219,6 +214,7 @@ fn retr_big(server: &Server, sizes: &Sizes) -> Figures {
 fn stor_big(server: &Server, sizes: &Sizes, data: &Data, round: usize) -> Figures {
     let mut ftp = Ftp::login(server.addr, &server.tls);
     let block: Vec<u8> = (0..1 << 20).map(|i| (i % 253) as u8).collect();
+    let cpu_before = cpu_seconds(server.child.id());
     let started = Instant::now();
     let mut bytes = 0;
     for rep in 0..sizes.big_reps {
@@ -233,11 +229,17 @@ fn stor_big(server: &Server, sizes: &Sizes, data: &Data, round: usize) -> Figure
         bytes += sizes.big;
         let _ = std::fs::remove_file(data.dir.join(&name));
     }
+    let secs = started.elapsed().as_secs_f64();
+    // Before QUIT: vsftpd's session processes are still there to be counted.
+    let cpu = cpu_seconds(server.child.id()) - cpu_before;
     ftp.quit();
-    vec![(
-        "MB/s".into(),
-        mb_per_s(bytes, started.elapsed().as_secs_f64()),
-    )]
+    vec![
+        ("MB/s".into(), mb_per_s(bytes, secs)),
+        (
+            "server CPU ms/GB (lower is better)".into(),
+            cpu * 1e3 / (bytes as f64 / 1e9),
+        ),
+    ]
 }
 
 /// Runs `workers` threads for the window; each returns its latencies (ms).
@@ -395,42 +397,6 @@ fn idle_memory(server: &Server) -> Figures {
     ]
 }
 
-/// The machine's own limit: loopback sendfile of the big file, no FTP, as
-/// many times as retr-big downloads it.
-fn ceiling(data: &Data, sizes: &Sizes) -> f64 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let reps = sizes.big_reps;
-    let reader = std::thread::spawn(move || {
-        let mut total = 0u64;
-        let mut buf = vec![0u8; 1 << 20];
-        for _ in 0..reps {
-            let (mut s, _) = listener.accept().unwrap();
-            loop {
-                let n = s.read(&mut buf).unwrap();
-                if n == 0 {
-                    break;
-                }
-                total += n as u64;
-            }
-        }
-        total
-    });
-    let started = Instant::now();
-    for _ in 0..reps {
-        let sock = TcpStream::connect(addr).unwrap();
-        let file = std::fs::File::open(data.dir.join("big.bin")).unwrap();
-        let mut offset: i64 = 0;
-        while (offset as u64) < sizes.big {
-            // SAFETY: both descriptors are open for the call; offset is a valid pointer.
-            let n = unsafe { sendfile(sock.as_raw_fd(), file.as_raw_fd(), &mut offset, 1 << 20) };
-            assert!(n > 0, "sendfile failed");
-        }
-    }
-    let total = reader.join().unwrap();
-    mb_per_s(total, started.elapsed().as_secs_f64())
-}
-
 // ------------------------------------------------------------------ the run
 
 const WORKLOADS: &[&str] = &[
@@ -505,13 +471,9 @@ fn main() {
     println!("preparing test data in {}", std::env::temp_dir().display());
     let data = Data::create(&opts.sizes);
     let mut results: BTreeMap<(String, String, Kind), Vec<f64>> = BTreeMap::new();
-    let mut ceilings = Vec::new();
+    let mut ceilings = Ceilings::default();
     for round in 0..opts.rounds {
-        if workloads.contains(&"retr-big") {
-            let c = ceiling(&data, &opts.sizes);
-            println!("round {round} ceiling sendfile MB/s {c:.0}");
-            ceilings.push(c);
-        }
+        ceilings.measure(round, &workloads, &data, &opts.sizes);
         for workload in &workloads {
             // A B A B: the order of the servers alternates between rounds.
             let mut order = peers.clone();
@@ -544,13 +506,13 @@ fn main() {
             }
         }
     }
-    print_table(&results, &peers, &mut ceilings);
+    print_table(&results, &peers, &ceilings);
 }
 
 fn print_table(
     results: &BTreeMap<(String, String, Kind), Vec<f64>>,
     peers: &[Kind],
-    ceilings: &mut [f64],
+    ceilings: &Ceilings,
 ) {
     println!("\nmedians over the rounds (ratio > 1: minftpd is better)\n");
     let peer = peers.get(1).copied();
@@ -587,17 +549,5 @@ fn print_table(
             show(theirs)
         );
     }
-    if !ceilings.is_empty() {
-        let ceiling = median(ceilings);
-        let mine = results
-            .get(&("retr-big".to_string(), "MB/s".to_string(), Kind::Minftpd))
-            .map(|v| median(&mut v.clone()));
-        println!("| ceiling | loopback sendfile MB/s | {ceiling:.1} | | |");
-        if let Some(m) = mine {
-            println!(
-                "| retr-big | share of the ceiling | {:.2} | | |",
-                m / ceiling
-            );
-        }
-    }
+    ceilings.print_rows(results);
 }

@@ -243,3 +243,26 @@ pub fn memory(root: u32) -> (u64, u64) {
     }
     (pss, rss)
 }
+
+/// CPU seconds (user and system) the server's processes have used, with
+/// those of the children they have reaped: vsftpd's sessions are processes
+/// (counted while they live), minftpd's are threads.
+pub fn cpu_seconds(root: u32) -> f64 {
+    // SAFETY: sysconf reads a constant of the system.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let mut total = 0u64;
+    for pid in process_tree(root) {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // After the command name: state is field 3, utime..cstime are 14..17.
+        let after = stat.rsplit(')').next().unwrap_or("");
+        total += after
+            .split_whitespace()
+            .skip(11)
+            .take(4)
+            .filter_map(|v| v.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    total as f64 / ticks
+}
