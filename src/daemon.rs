@@ -250,6 +250,7 @@ fn wait_for_signals(
 ) {
     while !sys::termination_requested() && !done() {
         std::thread::sleep(Duration::from_millis(100));
+        crate::log::flush_refusals();
         if sys::take_reload_request() {
             reload_users(ctx, reload);
             #[cfg(feature = "tls")]

@@ -259,12 +259,13 @@ impl Pool {
     }
 }
 
-/// Answers 421 with the reason, logs it, and closes.
+/// Answers 421 with the reason, logs it (the first of a flood in full, the
+/// rest as a count: see `log::Refusals`), and closes.
 fn refuse(mut stream: TcpStream, peer: SocketAddr, reason: &str) {
-    log::warn!(
-        "refused connection from {}: {reason}",
-        peer.ip().to_canonical()
-    );
+    let ip = peer.ip().to_canonical();
+    if crate::log::first_refusal(ip, reason) {
+        log::warn!("refused connection from {ip}: {reason}");
+    }
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
     let _ = stream.write_all(&crate::reply::format(crate::reply::UNAVAILABLE, reason));
 }
@@ -280,7 +281,13 @@ pub fn arrival(stream: &TcpStream, ctx: &Context) -> Option<Arrival> {
     match relay::identify(stream, relay, relay.timeout) {
         Ok(arrival) => Some(arrival),
         Err(reason) => {
-            log::warn!("closed connection from {peer}: {reason}");
+            // A peer not in proxy_from can repeat this as fast as it
+            // connects: counted like a refusal. A listed balancer's
+            // failures are each worth a line.
+            let throttled = !relay.trusts(peer.ip());
+            if !throttled || crate::log::first_refusal(peer.ip().to_canonical(), &reason) {
+                log::warn!("closed connection from {peer}: {reason}");
+            }
             None
         }
     }

@@ -8,6 +8,7 @@ mod clients;
 mod deploy;
 mod features;
 mod fs_hostile;
+mod hardening;
 mod listings;
 mod protocol;
 mod proxy;

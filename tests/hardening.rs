@@ -1,0 +1,127 @@
+//! What a client can make the server spend by repeating itself: log lines
+//! for refused connections, descriptors, and the time a login takes.
+
+use crate::common::*;
+use std::io::Read;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------- log floods
+
+/// How long a flood of refused connections lasts, and its most connections.
+const FLOOD_TIME: Duration = Duration::from_secs(2);
+const FLOOD_MAX: usize = 3000;
+
+/// Connects from `from` until `FLOOD_TIME` or `FLOOD_MAX` is reached; each
+/// connection is read to its end. The number of connections made.
+fn flood(from: IpAddr, to: SocketAddr) -> usize {
+    let start = Instant::now();
+    let mut made = 0;
+    while made < FLOOD_MAX && start.elapsed() < FLOOD_TIME {
+        let mut conn = connect_from(from, to);
+        let mut rest = Vec::new();
+        let _ = conn.read_to_end(&mut rest);
+        made += 1;
+    }
+    made
+}
+
+/// The log lines that hold `needle`.
+fn lines_with(server: &Server, needle: &str) -> usize {
+    server.log().lines().filter(|l| l.contains(needle)).count()
+}
+
+/// The sum of N over the "refused N more connections from WHO" lines.
+fn summed(server: &Server, who: &str) -> usize {
+    let tail = format!(" more connections from {who} ");
+    let tail_one = format!(" more connection from {who} ");
+    server
+        .log()
+        .lines()
+        .filter(|l| l.contains(&tail) || l.contains(&tail_one))
+        .filter_map(|l| {
+            l.split("refused ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .sum::<usize>()
+}
+
+/// Waits (bounded) until the summaries for `who` add up to `expected`.
+fn wait_for_sum(server: &Server, who: &str, expected: usize) -> bool {
+    let deadline = Instant::now() + TIMEOUT;
+    while Instant::now() < deadline {
+        if summed(server, who) == expected {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A flood is logged as its first line and a count per five seconds: lines
+/// allowed for `elapsed` of it, with one to spare.
+fn lines_allowed(elapsed: Duration) -> usize {
+    2 + elapsed.as_secs() as usize / 5
+}
+
+#[test]
+fn a_flood_of_refused_connections_writes_a_bounded_number_of_lines() {
+    let server = Server::start(
+        TempDir::new("flood"),
+        &["--anonymous", "-o", "max_per_ip=1"],
+    );
+    // The address's one place is taken; every further connection gets 421.
+    let _held = server.anon();
+    let start = Instant::now();
+    let made = flood([127, 0, 0, 1].into(), server.addr);
+    let elapsed = start.elapsed();
+    assert!(made >= 100, "only {made} connections in {elapsed:?}");
+    let full = "refused connection from 127.0.0.1: Too many connections from your address.";
+    let lines = lines_with(&server, "refused");
+    assert!(
+        lines <= lines_allowed(elapsed),
+        "{made} refusals wrote {lines} lines in {elapsed:?}"
+    );
+    assert_eq!(lines_with(&server, full), 1, "{}", server.log());
+    // The rest are counted, and the count is written once the flood stops.
+    assert!(
+        wait_for_sum(&server, "127.0.0.1", made - 1),
+        "{made} refusals; log:\n{}",
+        server.log()
+    );
+    server.finish();
+}
+
+#[test]
+fn a_flood_from_a_peer_not_in_proxy_from_writes_a_bounded_number_of_lines() {
+    let server = Server::start(
+        TempDir::new("flood"),
+        &[
+            "--anonymous",
+            "-o",
+            "proxy_protocol=yes",
+            "-o",
+            "proxy_from=127.0.0.1",
+        ],
+    );
+    let start = Instant::now();
+    let made = flood([127, 0, 0, 2].into(), server.addr);
+    let elapsed = start.elapsed();
+    assert!(made >= 100, "only {made} connections in {elapsed:?}");
+    let lines = lines_with(&server, "127.0.0.2");
+    assert!(
+        lines <= lines_allowed(elapsed),
+        "{made} refusals wrote {lines} lines in {elapsed:?}"
+    );
+    assert_eq!(lines_with(&server, ": not in proxy_from"), 1);
+    assert!(
+        wait_for_sum(&server, "127.0.0.2", made - 1),
+        "{made} refusals; log:\n{}",
+        server.log()
+    );
+    server.finish();
+}
