@@ -97,8 +97,9 @@ pub fn start(config: Config, inetd: bool, implicit_tls: bool) -> Result<(), Fail
     .map_err(|e| Failure::Config(e.to_string()))?;
     crate::log::init(config.log_level, destination);
     // A deep walk or many sessions must not meet a soft limit below the hard one.
-    if let Err(e) = sys::raise_nofile_limit() {
-        ::log::warn!("cannot raise the open file limit: {e}");
+    match sys::raise_nofile_limit() {
+        Ok(limit) => check_nofile_limit(&config, &sockets, limit),
+        Err(e) => ::log::warn!("cannot raise the open file limit: {e}"),
     }
     let xferlog = match &config.xferlog_file {
         Some(path) => {
@@ -196,6 +197,39 @@ pub fn start(config: Config, inetd: bool, implicit_tls: bool) -> Result<(), Fail
             shut_down(&ctx, grace, || pool.busy());
             Ok(())
         }
+    }
+}
+
+/// Descriptors one session may hold at once: its control connection, its
+/// root (shared by sessions with the same home, but a named user's own), a
+/// passive listener and the data connection it accepts, the file being
+/// transferred, and the directory a path is resolved or listed in.
+const FDS_PER_SESSION: u64 = 6;
+/// Descriptors besides the sessions and listeners: standard input, output
+/// and error, the served root, the log and transfer log, the syslog socket,
+/// the upload hook's pipe, each acceptor's spare, and a few for reloads.
+const FDS_FIXED: u64 = 16;
+
+/// Open files the process may need with every session busy.
+fn nofile_needed(max_clients: usize, listeners: usize) -> u64 {
+    FDS_FIXED + listeners as u64 + max_clients as u64 * FDS_PER_SESSION
+}
+
+/// Warns, with the figure to set, when the open file limit (already raised
+/// to the hard limit) is below what `max_clients` sessions may need: past
+/// it, clients get 421 (out of file descriptors) before `max_clients`.
+fn check_nofile_limit(config: &Config, sockets: &Sockets, limit: u64) {
+    let (sessions, listeners) = match sockets {
+        Sockets::Listeners(l) => (config.max_clients, l.len()),
+        Sockets::One(..) => (1, 0),
+    };
+    let needed = nofile_needed(sessions, listeners);
+    if limit < needed {
+        ::log::warn!(
+            "max_clients = {sessions} may need {needed} open files but the limit is {limit}: \
+             set LimitNOFILE={needed} in the systemd unit (or ulimit -n {needed}), \
+             or lower max_clients; until then some clients get 421"
+        );
     }
 }
 

@@ -7,6 +7,7 @@ use crate::session::{self, Context, Ticket};
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
@@ -293,13 +294,40 @@ pub fn arrival(stream: &TcpStream, ctx: &Context) -> Option<Arrival> {
     }
 }
 
+/// The 421 text when the process (EMFILE) or the system (ENFILE) has no
+/// descriptor left for a connection or a login.
+pub const OUT_OF_DESCRIPTORS: &str = "Server out of file descriptors; try again later.";
+
+/// The process or the system is out of descriptors.
+pub fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+}
+
+/// A descriptor held in reserve, given up to accept and refuse a connection
+/// when the table is full: without it, the connection would wait unanswered
+/// in the backlog until a descriptor came free.
+fn spare_descriptor(listener: &TcpListener) -> Option<OwnedFd> {
+    listener.as_fd().try_clone_to_owned().ok()
+}
+
 /// Accepts on one listener forever, handing connections to the pool.
 pub fn accept_loop(listener: TcpListener, pool: Arc<Pool>, implicit: bool) {
+    let mut spare = spare_descriptor(&listener);
     loop {
         match listener.accept() {
             Ok((stream, _)) => pool.dispatch(stream, implicit),
+            Err(e) if out_of_descriptors(&e) && spare.take().is_some() => {
+                if let Ok((stream, peer)) = listener.accept() {
+                    refuse(stream, peer, OUT_OF_DESCRIPTORS);
+                }
+                spare = spare_descriptor(&listener);
+            }
             Err(e) => {
-                log::error!("accept: {e}");
+                // Counted like a refusal: this can repeat ten times a second.
+                let unspecified = IpAddr::from([0, 0, 0, 0]);
+                if crate::log::first_refusal(unspecified, "accept failed") {
+                    log::error!("accept: {e}");
+                }
                 // EMFILE and friends: back off instead of spinning.
                 std::thread::sleep(Duration::from_millis(100));
             }

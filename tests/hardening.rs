@@ -125,3 +125,68 @@ fn a_flood_from_a_peer_not_in_proxy_from_writes_a_bounded_number_of_lines() {
     );
     server.finish();
 }
+
+// ---------------------------------------------------------------- descriptors
+
+/// Sessions tried against a server with 64 descriptors and 100 workers.
+const LOGINS: usize = 60;
+
+/// Connects and logs in anonymously; the reply code that ended the try (230
+/// for a login) and the logged-in session.
+fn try_anonymous(addr: SocketAddr) -> (u16, Option<Ftp>) {
+    let mut ftp = Ftp::connect(addr);
+    if ftp.greeting.code != 220 {
+        return (ftp.greeting.code, None);
+    }
+    if ftp.cmd("USER anonymous").code != 331 {
+        return (0, None);
+    }
+    let code = ftp.cmd("PASS guest@").code;
+    (code, (code == 230).then_some(ftp))
+}
+
+#[test]
+fn out_of_descriptors_is_answered_421_and_not_a_missing_home() {
+    let server = Server::start_via(
+        &["prlimit", "--nofile=64"],
+        TempDir::new("nofile"),
+        &[
+            "--anonymous",
+            "-o",
+            "max_clients=100",
+            "-o",
+            "max_per_ip=100",
+        ],
+    );
+    assert!(
+        server.wait_for_log("set LimitNOFILE=617 "),
+        "no start-up warning:\n{}",
+        server.log()
+    );
+    let mut held = Vec::new();
+    let mut codes = Vec::new();
+    for _ in 0..LOGINS {
+        let (code, ftp) = try_anonymous(server.addr);
+        codes.push(code);
+        held.extend(ftp);
+    }
+    let logged_in = codes.iter().filter(|&&c| c == 230).count();
+    assert!(
+        codes.iter().all(|&c| c == 230 || c == 421),
+        "every try ends in 230 or 421: {codes:?}\n{}",
+        server.log()
+    );
+    // One descriptor a session (its control connection; the root is shared).
+    assert!(logged_in >= 40, "{logged_in} logins: {codes:?}");
+    assert!(
+        logged_in == LOGINS || server.wait_for_log("out of file descriptors"),
+        "{codes:?}\n{}",
+        server.log()
+    );
+    // The sessions that got in work.
+    for ftp in held.iter_mut().take(3) {
+        assert_eq!(ftp.cmd("PWD").code, 257);
+    }
+    drop(held);
+    server.finish();
+}
