@@ -190,3 +190,43 @@ fn out_of_descriptors_is_answered_421_and_not_a_missing_home() {
     drop(held);
     server.finish();
 }
+
+// ---------------------------------------------------------------- the decoy
+
+/// A SHA-512 cost that makes one crypt(3) take about half a second: a
+/// login that runs it and one that skips it differ a hundredfold and more.
+const SLOW_SETTING: &[u8] = b"$6$rounds=1000000$hardeningsalt$";
+
+/// How long USER `name` with a wrong password takes to be refused.
+fn refusal_time(server: &Server, name: &str) -> Duration {
+    let mut ftp = server.connect();
+    assert_eq!(ftp.cmd(&format!("USER {name}")).code, 331);
+    let start = Instant::now();
+    assert_eq!(ftp.cmd("PASS wrong").code, 530);
+    start.elapsed()
+}
+
+#[test]
+fn an_unknown_name_costs_the_crypt_of_a_known_one() {
+    let etc = TempDir::new("decoy");
+    let hash = minftpd::sys::crypt_hash(b"right", SLOW_SETTING).expect("SHA-512 crypt");
+    let users = etc.write(
+        "users",
+        format!("alice:{}:/:rw\n", String::from_utf8(hash).unwrap()).as_bytes(),
+    );
+    let server = Server::start(TempDir::new("decoy-root"), &["-U", users.to_str().unwrap()]);
+    let known = refusal_time(&server, "alice");
+    // Both ways a name can be unknown: not in the file, and "anonymous"
+    // with anonymous logins off.
+    for name in ["mallory", "anonymous"] {
+        let unknown = refusal_time(&server, name);
+        // Without the decoy an unknown name is refused in about a
+        // millisecond; with it, like the known one. A tenth leaves room
+        // for any load on the machine.
+        assert!(
+            unknown * 10 >= known,
+            "{name}: {unknown:?} against {known:?} for a known name"
+        );
+    }
+    server.finish();
+}
