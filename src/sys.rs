@@ -980,3 +980,44 @@ pub fn release_stack_below(low: usize) {
         unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
     }
 }
+
+// ---------------------------------------------------------------- memory after load, resets (issue 17)
+
+/// Gives the C library's free heap memory back to the kernel. glibc's
+/// `free` returns only the top of the heap; a busy minute leaves free pages
+/// all through it (listing buffers, TLS records, session state freed out of
+/// order), and `malloc_trim(0)` releases them with `MADV_DONTNEED`. musl's
+/// allocator unmaps free memory by itself, so there this does nothing.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn trim_heap() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists, under
+    // its locks; it is safe to call from any thread at any time.
+    unsafe { libc::malloc_trim(0) };
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn trim_heap() {}
+
+/// The C library keeps freed small blocks in a cache of each thread (glibc's
+/// tcache), which no call empties but the thread's exit; musl has none.
+pub const THREAD_MALLOC_CACHE: bool = cfg!(target_env = "gnu");
+
+/// Makes closing `sock` send a reset instead of a FIN (`SO_LINGER` on with
+/// a zero timeout): a client that vanishes mid-transfer, for the soak test.
+pub fn reset_on_close(sock: &TcpStream) -> io::Result<()> {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: linger is a valid, initialised struct of the size passed.
+    check(unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &linger as *const libc::linger as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
