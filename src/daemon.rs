@@ -62,6 +62,9 @@ enum Reload {
 
 /// Start-up steps 2 to 5 of DESIGN.md, then serving.
 pub fn start(config: Config, inetd: bool, implicit_tls: bool) -> Result<(), Failure> {
+    // Memory after load (glibc): first of all, while nothing is open and no
+    // thread runs. A failure only costs memory; logging is not set up yet.
+    let _ = sys::restart_without_thread_malloc_cache();
     sys::tune_malloc();
     if implicit_tls && config.tls == config::TlsMode::No {
         return Err(Failure::Config(
@@ -177,7 +180,7 @@ pub fn start(config: Config, inetd: bool, implicit_tls: bool) -> Result<(), Fail
                     None => session_ctx.waiting.leave(&ticket),
                 })
                 .map_err(runtime)?;
-            wait_for_signals(&ctx, &reload, chrooted, || session.is_finished());
+            wait_for_signals(&ctx, &reload, chrooted, || session.is_finished(), || 0);
             shut_down(&ctx, grace, || usize::from(!session.is_finished()));
             Ok(())
         }
@@ -193,7 +196,7 @@ pub fn start(config: Config, inetd: bool, implicit_tls: bool) -> Result<(), Fail
             }
             let pool = server::Pool::start(Arc::clone(&ctx)).map_err(runtime)?;
             server::spawn_acceptors(listeners, &pool).map_err(runtime)?;
-            wait_for_signals(&ctx, &reload, chrooted, || false);
+            wait_for_signals(&ctx, &reload, chrooted, || false, || pool.ended());
             shut_down(&ctx, grace, || pool.busy());
             Ok(())
         }
@@ -273,18 +276,30 @@ fn confine(config: &Config) -> Result<bool, Failure> {
     Ok(config.chroot)
 }
 
+/// How often, at most, free heap memory is given back while sessions end.
+const TRIM_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The main thread's job once serving: reload the users file and the
 /// certificate on SIGHUP, and return on SIGTERM or SIGINT, or once `done`
-/// says there is nothing to serve.
+/// says there is nothing to serve. On the way it writes the counts of
+/// repeated refusals, and once a second, when sessions have ended since the
+/// last time (`ended` counts them), gives the heap's free memory back: what
+/// a busy minute freed is back with the kernel a second after it.
 fn wait_for_signals(
     ctx: &session::Context,
     reload: &Reload,
     chrooted: bool,
     done: impl Fn() -> bool,
+    ended: impl Fn() -> u64,
 ) {
+    let mut trimmed_at = (ended(), std::time::Instant::now());
     while !sys::termination_requested() && !done() {
         std::thread::sleep(Duration::from_millis(100));
         crate::log::flush_refusals();
+        if trimmed_at.1.elapsed() >= TRIM_INTERVAL && ended() != trimmed_at.0 {
+            trimmed_at = (ended(), std::time::Instant::now());
+            sys::trim_heap();
+        }
         if sys::take_reload_request() {
             reload_users(ctx, reload);
             #[cfg(feature = "tls")]

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -85,6 +85,8 @@ struct Job {
 pub struct Pool {
     ctx: Arc<Context>,
     idle: AtomicUsize,
+    /// Sessions ended so far: the main thread gives free memory back after some.
+    ended: AtomicU64,
     per_ip: PerIp,
     queue: SyncSender<Job>,
 }
@@ -97,6 +99,7 @@ impl Pool {
         let pool = Arc::new(Pool {
             ctx,
             idle: AtomicUsize::new(workers),
+            ended: AtomicU64::new(0),
             per_ip: PerIp::default(),
             queue,
         });
@@ -120,6 +123,7 @@ impl Pool {
                 return;
             };
             self.serve(job);
+            self.ended.fetch_add(1, Ordering::Relaxed);
             // A waiting worker keeps only the stack it needs to wait: after
             // a busy minute the pool returns to its idle memory.
             if let Some(low) = stack_low {
@@ -194,6 +198,11 @@ impl Pool {
         }
         release();
         finished
+    }
+
+    /// Sessions (and refused connections a worker handled) ended so far.
+    pub fn ended(&self) -> u64 {
+        self.ended.load(Ordering::Relaxed)
     }
 
     /// Sessions running now.

@@ -998,9 +998,45 @@ pub fn trim_heap() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn trim_heap() {}
 
-/// The C library keeps freed small blocks in a cache of each thread (glibc's
-/// tcache), which no call empties but the thread's exit; musl has none.
-pub const THREAD_MALLOC_CACHE: bool = cfg!(target_env = "gnu");
+/// The glibc tunable that turns off the per-thread cache of freed blocks.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const NO_TCACHE: &str = "glibc.malloc.tcache_count=0";
+
+/// glibc keeps up to 7 freed blocks of each small size in a cache of each
+/// thread (tcache) that nothing empties but the thread's exit: after a busy
+/// minute each of hundreds of idle workers holds blocks scattered through
+/// the heap, which pin its pages (`trim_heap` cannot release them). Only
+/// the `GLIBC_TUNABLES` variable, read when the process starts, turns the
+/// cache off; so before anything is opened or started the process executes
+/// itself again, once, with it set (the pid, arguments and descriptors stay;
+/// `/proc/self/exe` names the binary). Returns when that is not needed
+/// (already set, or not glibc) or not possible (no /proc), after which the
+/// caches stay on and only cost memory.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn restart_without_thread_malloc_cache() -> io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let tunables = std::env::var_os("GLIBC_TUNABLES").unwrap_or_default();
+    let tunables = tunables.to_string_lossy();
+    if tunables.contains("glibc.malloc.tcache_count") {
+        return Ok(());
+    }
+    let tunables = match tunables.as_ref() {
+        "" => NO_TCACHE.to_string(),
+        other => format!("{other}:{NO_TCACHE}"),
+    };
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| "minftpd".into());
+    Err(std::process::Command::new("/proc/self/exe")
+        .arg0(arg0)
+        .args(args)
+        .env("GLIBC_TUNABLES", tunables)
+        .exec())
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn restart_without_thread_malloc_cache() -> io::Result<()> {
+    Ok(())
+}
 
 /// Makes closing `sock` send a reset instead of a FIN (`SO_LINGER` on with
 /// a zero timeout): a client that vanishes mid-transfer, for the soak test.
