@@ -64,7 +64,10 @@ enum Reload {
 pub fn start(config: Config, inetd: bool, implicit_tls: bool) -> Result<(), Failure> {
     // Memory after load (glibc): first of all, while nothing is open and no
     // thread runs. A failure only costs memory; logging is not set up yet.
-    let _ = sys::restart_without_thread_malloc_cache();
+    // inetd starts a process per connection: one session, no idle workers.
+    if !inetd {
+        let _ = sys::restart_without_thread_malloc_cache();
+    }
     sys::tune_malloc();
     if implicit_tls && config.tls == config::TlsMode::No {
         return Err(Failure::Config(
