@@ -332,10 +332,11 @@ pub fn accept_loop(listener: TcpListener, pool: Arc<Pool>, implicit: bool) {
                 spare = spare_descriptor(&listener);
             }
             Err(e) => {
-                // Counted like a refusal: this can repeat ten times a second.
-                let unspecified = IpAddr::from([0, 0, 0, 0]);
-                if crate::log::first_refusal(unspecified, "accept failed") {
-                    log::error!("accept: {e}");
+                // Counted like a refusal (of connections from anywhere):
+                // this can repeat ten times a second.
+                let what = format!("accept: {e}");
+                if crate::log::first_refusal(IpAddr::from([0, 0, 0, 0]), &what) {
+                    log::error!("{what}");
                 }
                 // EMFILE and friends: back off instead of spinning.
                 std::thread::sleep(Duration::from_millis(100));
