@@ -13,7 +13,6 @@
 //! table of bounded size.
 
 use crate::listing::civil_from_epoch;
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::net::IpAddr;
@@ -275,7 +274,9 @@ struct Tally {
 /// refusal of a kind from an address is written in full and the rest are
 /// counted, one line per `REFUSAL_WINDOW` while they go on.
 pub struct Refusals {
-    tracked: HashMap<(IpAddr, String), Tally>,
+    /// A list, not a map: it is short, and a map's code would cost the
+    /// static binary more than its size budget allows.
+    tracked: Vec<(IpAddr, String, Tally)>,
     /// Refusals that found the table full.
     untracked: Tally,
 }
@@ -283,7 +284,7 @@ pub struct Refusals {
 impl Refusals {
     pub fn new(now: Instant) -> Refusals {
         Refusals {
-            tracked: HashMap::new(),
+            tracked: Vec::new(),
             untracked: Tally {
                 since: now,
                 more: 0,
@@ -301,7 +302,11 @@ impl Refusals {
         now: Instant,
         summaries: &mut Vec<String>,
     ) -> bool {
-        if let Some(tally) = self.tracked.get_mut(&(ip, reason.to_string())) {
+        let known = self
+            .tracked
+            .iter_mut()
+            .find(|(i, r, _)| *i == ip && r == reason);
+        if let Some((_, _, tally)) = known {
             if now.duration_since(tally.since) >= REFUSAL_WINDOW {
                 summaries.extend(summary(&ip.to_string(), reason, tally, now));
                 *tally = Tally {
@@ -319,20 +324,21 @@ impl Refusals {
             self.untracked.more += 1;
             return false;
         }
-        self.tracked.insert(
-            (ip, reason.to_string()),
+        self.tracked.push((
+            ip,
+            reason.to_string(),
             Tally {
                 since: now,
                 more: 0,
             },
-        );
+        ));
         true
     }
 
     /// The summaries of windows that are over; pairs that went quiet are
     /// forgotten (their next refusal is written in full again).
     pub fn flush(&mut self, now: Instant, summaries: &mut Vec<String>) {
-        self.tracked.retain(|(ip, reason), tally| {
+        self.tracked.retain_mut(|(ip, reason, tally)| {
             if now.duration_since(tally.since) < REFUSAL_WINDOW {
                 return true;
             }

@@ -7,14 +7,14 @@
 
 use super::Root;
 use crate::sys;
-use std::collections::HashMap;
 use std::io;
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex, Weak};
 
-/// The roots opened beneath one root, by virtual path, while sessions hold them.
+/// The roots opened beneath one root, by virtual path, while sessions hold
+/// them: a short list (one entry per home in use).
 #[derive(Debug, Default)]
-pub(super) struct Shared(Mutex<HashMap<Vec<u8>, Weak<Root>>>);
+pub(super) struct Shared(Mutex<Vec<(Vec<u8>, Weak<Root>)>>);
 
 impl Root {
     /// `subroot(vpath)`, shared with the sessions that already hold it. An
@@ -25,15 +25,16 @@ impl Root {
     pub fn shared_subroot(&self, vpath: &[u8]) -> io::Result<Arc<Root>> {
         let now = self.stat(vpath)?;
         let mut shared = self.shared.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(root) = shared.get(vpath).and_then(Weak::upgrade) {
-            let held = sys::fstat(root.dir.as_fd())?;
-            if (held.dev, held.ino) == (now.dev, now.ino) {
+        let held = shared.iter().find(|(path, _)| path == vpath);
+        if let Some(root) = held.and_then(|(_, root)| root.upgrade()) {
+            let open_on = sys::fstat(root.dir.as_fd())?;
+            if (open_on.dev, open_on.ino) == (now.dev, now.ino) {
                 return Ok(root);
             }
         }
         let root = Arc::new(self.subroot(vpath)?);
-        shared.retain(|_, root| root.strong_count() > 0);
-        shared.insert(vpath.to_vec(), Arc::downgrade(&root));
+        shared.retain(|(path, root)| root.strong_count() > 0 && path != vpath);
+        shared.push((vpath.to_vec(), Arc::downgrade(&root)));
         Ok(root)
     }
 }
