@@ -71,6 +71,12 @@ pub fn logs_to_stderr() -> bool {
 
 /// Start-up steps 2 to 5 of DESIGN.md, then serving.
 pub fn start(mut config: Config, inetd: bool, implicit_tls: bool) -> Result<(), Failure> {
+    // Memory after load (glibc): first of all, while nothing is open and no
+    // thread runs. A failure only costs memory; logging is not set up yet.
+    // inetd starts a process per connection: one session, no idle workers.
+    if !inetd {
+        let _ = sys::restart_without_thread_malloc_cache();
+    }
     sys::tune_malloc();
     if implicit_tls && config.tls == config::TlsMode::No {
         return Err(Failure::Config(
@@ -114,8 +120,9 @@ pub fn start(mut config: Config, inetd: bool, implicit_tls: bool) -> Result<(), 
     );
     crate::log::init(config.log_level, destination, stderr_unusable);
     // A deep walk or many sessions must not meet a soft limit below the hard one.
-    if let Err(e) = sys::raise_nofile_limit() {
-        ::log::warn!("cannot raise the open file limit: {e}");
+    match sys::raise_nofile_limit() {
+        Ok(limit) => check_nofile_limit(&config, &sockets, limit),
+        Err(e) => ::log::warn!("cannot raise the open file limit: {e}"),
     }
     let xferlog = match &config.xferlog_file {
         Some(path) => {
@@ -197,7 +204,7 @@ pub fn start(mut config: Config, inetd: bool, implicit_tls: bool) -> Result<(), 
                     None => session_ctx.waiting.leave(&ticket),
                 })
                 .map_err(runtime)?;
-            wait_for_signals(&ctx, &reload, chrooted, || session.is_finished());
+            wait_for_signals(&ctx, &reload, chrooted, || session.is_finished(), || 0);
             shut_down(&ctx, grace, || usize::from(!session.is_finished()));
             Ok(())
         }
@@ -213,7 +220,7 @@ pub fn start(mut config: Config, inetd: bool, implicit_tls: bool) -> Result<(), 
             }
             let pool = server::Pool::start(Arc::clone(&ctx)).map_err(runtime)?;
             server::spawn_acceptors(listeners, &pool).map_err(runtime)?;
-            wait_for_signals(&ctx, &reload, chrooted, || false);
+            wait_for_signals(&ctx, &reload, chrooted, || false, || pool.ended());
             shut_down(&ctx, grace, || pool.busy());
             Ok(())
         }
@@ -228,6 +235,39 @@ fn resolve_pasv_address(config: &mut Config) -> Result<(), Failure> {
         ::log::info!("pasv_address {name} resolves to {ip}; PASV replies advertise {ip}");
     }
     Ok(())
+}
+
+/// Descriptors one session may hold at once: its control connection, its
+/// root (shared by sessions with the same home, but a named user's own), a
+/// passive listener and the data connection it accepts, the file being
+/// transferred, and the directory a path is resolved or listed in.
+const FDS_PER_SESSION: u64 = 6;
+/// Descriptors besides the sessions and listeners: standard input, output
+/// and error, the served root, the log and transfer log, the syslog socket,
+/// the upload hook's pipe, each acceptor's spare, and a few for reloads.
+const FDS_FIXED: u64 = 16;
+
+/// Open files the process may need with every session busy.
+fn nofile_needed(max_clients: usize, listeners: usize) -> u64 {
+    FDS_FIXED + listeners as u64 + max_clients as u64 * FDS_PER_SESSION
+}
+
+/// Warns, with the figure to set, when the open file limit (already raised
+/// to the hard limit) is below what `max_clients` sessions may need: past
+/// it, clients get 421 (out of file descriptors) before `max_clients`.
+fn check_nofile_limit(config: &Config, sockets: &Sockets, limit: u64) {
+    let (sessions, listeners) = match sockets {
+        Sockets::Listeners(l) => (config.max_clients, l.len()),
+        Sockets::One(..) => (1, 0),
+    };
+    let needed = nofile_needed(sessions, listeners);
+    if limit < needed {
+        ::log::warn!(
+            "max_clients = {sessions} may need {needed} open files but the limit is {limit}: \
+             set LimitNOFILE={needed} in the systemd unit (or ulimit -n {needed}), \
+             or lower max_clients; until then some clients get 421"
+        );
+    }
 }
 
 /// Step 4: as root, chroot into the served root and become the run-as
@@ -270,17 +310,30 @@ fn confine(config: &Config) -> Result<bool, Failure> {
     Ok(config.chroot)
 }
 
+/// How often, at most, free heap memory is given back while sessions end.
+const TRIM_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The main thread's job once serving: reload the users file and the
 /// certificate on SIGHUP, and return on SIGTERM or SIGINT, or once `done`
-/// says there is nothing to serve.
+/// says there is nothing to serve. On the way it writes the counts of
+/// repeated refusals, and once a second, when sessions have ended since the
+/// last time (`ended` counts them), gives the heap's free memory back: what
+/// a busy minute freed is back with the kernel a second after it.
 fn wait_for_signals(
     ctx: &session::Context,
     reload: &Reload,
     chrooted: bool,
     done: impl Fn() -> bool,
+    ended: impl Fn() -> u64,
 ) {
+    let mut trimmed_at = (ended(), std::time::Instant::now());
     while !sys::termination_requested() && !done() {
         std::thread::sleep(Duration::from_millis(100));
+        crate::log::flush_refusals();
+        if trimmed_at.1.elapsed() >= TRIM_INTERVAL && ended() != trimmed_at.0 {
+            trimmed_at = (ended(), std::time::Instant::now());
+            sys::trim_heap();
+        }
         if sys::take_reload_request() {
             reload_users(ctx, reload);
             #[cfg(feature = "tls")]

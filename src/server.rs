@@ -7,8 +7,9 @@ use crate::session::{self, Context, Ticket};
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -84,6 +85,8 @@ struct Job {
 pub struct Pool {
     ctx: Arc<Context>,
     idle: AtomicUsize,
+    /// Sessions ended so far: the main thread gives free memory back after some.
+    ended: AtomicU64,
     per_ip: PerIp,
     queue: SyncSender<Job>,
 }
@@ -96,6 +99,7 @@ impl Pool {
         let pool = Arc::new(Pool {
             ctx,
             idle: AtomicUsize::new(workers),
+            ended: AtomicU64::new(0),
             per_ip: PerIp::default(),
             queue,
         });
@@ -119,6 +123,7 @@ impl Pool {
                 return;
             };
             self.serve(job);
+            self.ended.fetch_add(1, Ordering::Relaxed);
             // A waiting worker keeps only the stack it needs to wait: after
             // a busy minute the pool returns to its idle memory.
             if let Some(low) = stack_low {
@@ -203,6 +208,11 @@ impl Pool {
         finished
     }
 
+    /// Sessions (and refused connections a worker handled) ended so far.
+    pub fn ended(&self) -> u64 {
+        self.ended.load(Ordering::Relaxed)
+    }
+
     /// Sessions running now.
     pub fn busy(&self) -> usize {
         self.ctx.config.max_clients - self.idle.load(Ordering::SeqCst)
@@ -267,12 +277,13 @@ impl Pool {
     }
 }
 
-/// Answers 421 with the reason, logs it, and closes.
+/// Answers 421 with the reason, logs it (the first of a flood in full, the
+/// rest as a count: see `log::Refusals`), and closes.
 fn refuse(mut stream: TcpStream, peer: SocketAddr, reason: &str) {
-    log::warn!(
-        "refused connection from {}: {reason}",
-        peer.ip().to_canonical()
-    );
+    let ip = peer.ip().to_canonical();
+    if crate::log::first_refusal(ip, reason) {
+        log::warn!("refused connection from {ip}: {reason}");
+    }
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
     let _ = stream.write_all(&crate::reply::format(crate::reply::UNAVAILABLE, reason));
 }
@@ -294,19 +305,53 @@ fn arrival_watching(stream: &TcpStream, ctx: &Context, evict: &AtomicBool) -> Op
     match relay::identify_watching(stream, relay, relay.timeout, evict) {
         Ok(arrival) => Some(arrival),
         Err(reason) => {
-            log::warn!("closed connection from {peer}: {reason}");
+            // A peer not in proxy_from can repeat this as fast as it
+            // connects: counted like a refusal. A listed balancer's
+            // failures are each worth a line.
+            let throttled = !relay.trusts(peer.ip());
+            if !throttled || crate::log::first_refusal(peer.ip().to_canonical(), &reason) {
+                log::warn!("closed connection from {peer}: {reason}");
+            }
             None
         }
     }
 }
 
+/// The 421 text when the process (EMFILE) or the system (ENFILE) has no
+/// descriptor left for a connection or a login.
+pub const OUT_OF_DESCRIPTORS: &str = "Server out of file descriptors; try again later.";
+
+/// The process or the system is out of descriptors.
+pub fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+}
+
+/// A descriptor held in reserve, given up to accept and refuse a connection
+/// when the table is full: without it, the connection would wait unanswered
+/// in the backlog until a descriptor came free.
+fn spare_descriptor(listener: &TcpListener) -> Option<OwnedFd> {
+    listener.as_fd().try_clone_to_owned().ok()
+}
+
 /// Accepts on one listener forever, handing connections to the pool.
 pub fn accept_loop(listener: TcpListener, pool: Arc<Pool>, implicit: bool) {
+    let mut spare = spare_descriptor(&listener);
     loop {
         match listener.accept() {
             Ok((stream, _)) => pool.dispatch(stream, implicit),
+            Err(e) if out_of_descriptors(&e) && spare.take().is_some() => {
+                if let Ok((stream, peer)) = listener.accept() {
+                    refuse(stream, peer, OUT_OF_DESCRIPTORS);
+                }
+                spare = spare_descriptor(&listener);
+            }
             Err(e) => {
-                log::error!("accept: {e}");
+                // Counted like a refusal (of connections from anywhere):
+                // this can repeat ten times a second.
+                let what = format!("accept: {e}");
+                if crate::log::first_refusal(IpAddr::from([0, 0, 0, 0]), &what) {
+                    log::error!("{what}");
+                }
                 // EMFILE and friends: back off instead of spinning.
                 std::thread::sleep(Duration::from_millis(100));
             }

@@ -1,6 +1,8 @@
 //! Load and soak: 200 concurrent sessions for a minute (MINFTPD_SOAK_SECS)
-//! mixing logins, listings, downloads and uploads with checksums, while a
-//! second thread cuts client connections at random. Run with `make soak`.
+//! mixing logins, listings (LIST and MLSD of a directory that grows all
+//! along), downloads, and uploads of up to a few megabytes resumed with
+//! REST, all with checksums, while a second thread cuts client connections
+//! at random and sessions reset their own mid-transfer. Run with `make soak`.
 
 use crate::common::*;
 use std::collections::{HashMap, HashSet};
@@ -21,6 +23,12 @@ fn checksum(bytes: &[u8]) -> u64 {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     })
 }
+
+/// The file that downloads cut by a reset read from: larger than the
+/// socket buffers, so the server is mid-write when the reset comes.
+const BIG_FILE: usize = 4 << 20;
+/// Largest upload resumed with REST.
+const BIG_UPLOAD: usize = 4 << 20;
 
 fn file_bytes(n: usize) -> Vec<u8> {
     let mut data = pattern(16 * 1024 + n * 40_000);
@@ -175,14 +183,67 @@ impl Client {
     }
 }
 
+/// What the uploads left on disk: for names written once, (name, checksum,
+/// length); for the one resumable name of each session, the last state a
+/// 226 confirmed, or None while an upload to it is under way (a cut one
+/// leaves either state).
+struct Uploads {
+    once: Mutex<Vec<(String, u64, usize)>>,
+    resumed: Mutex<HashMap<String, Option<(u64, usize)>>>,
+}
+
+/// Ends a session as a client that vanishes does: a reset on the control
+/// connection and on the data connection, mid-transfer.
+fn reset(client: Client, data: TcpStream, id: usize, cut: &Cut) -> std::io::Result<()> {
+    minftpd::sys::reset_on_close(&data)?;
+    minftpd::sys::reset_on_close(&client.ctl)?;
+    cut.lock().unwrap().insert(id);
+    Err(std::io::Error::other("reset by the client"))
+}
+
+/// An upload of a few megabytes in two parts: STOR of the first, then REST
+/// and STOR of the rest, each confirmed by its 226.
+fn resumed_upload(
+    client: &mut Client,
+    name: &str,
+    body: &[u8],
+    uploads: &Uploads,
+) -> std::io::Result<()> {
+    let split = body.len() / 3;
+    for (offset, part) in [(0, &body[..split]), (split, &body[split..])] {
+        uploads
+            .resumed
+            .lock()
+            .unwrap()
+            .insert(name.to_string(), None);
+        if offset > 0 {
+            client.cmd(&format!("REST {offset}"), 350)?;
+        }
+        let mut data = client.data()?;
+        client.cmd(&format!("STOR {name}"), 150)?;
+        data.write_all(part)?;
+        drop(data);
+        client.expect(226)?;
+        let done = &body[..offset + part.len()];
+        uploads
+            .resumed
+            .lock()
+            .unwrap()
+            .insert(name.to_string(), Some((checksum(done), done.len())));
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
 fn one_session(
     addr: SocketAddr,
     id: usize,
     round: u64,
     rng: &mut Rng,
     victims: &Victims,
+    cut: &Cut,
     figures: &Figures,
-    uploads: &Mutex<Vec<(String, u64, usize)>>,
+    uploads: &Uploads,
 ) -> std::io::Result<()> {
     let mut client = Client::open(addr)?;
     victims.lock().unwrap().insert(id, client.ctl.try_clone()?);
@@ -197,7 +258,9 @@ fn one_session(
     figures.sessions.fetch_add(1, Ordering::Relaxed);
     client.cmd("TYPE I", 200)?;
     for op in 0..1 + rng.below(4) {
-        match rng.below(if named { 3 } else { 2 }) {
+        // Named sessions upload too; anonymous ones only read.
+        let kind = rng.below(if named { 7 } else { 5 });
+        match kind {
             0 => {
                 let mut data = client.data()?;
                 client.cmd("LIST /files", 150)?;
@@ -233,6 +296,45 @@ fn one_session(
                         .push(format!("RETR f{n}: {} bytes after 226", got.len()));
                 }
             }
+            2 | 3 => {
+                // A directory that grows all along: its listing buffers
+                // grow with it, in every size.
+                let verb = if kind == 2 { "LIST" } else { "MLSD" };
+                let mut data = client.data()?;
+                client.cmd(&format!("{verb} /up"), 150)?;
+                let mut listing = Vec::new();
+                data.read_to_end(&mut listing)?;
+                client.expect(226)?;
+            }
+            4 => {
+                // A download cut by a reset once part of it has arrived.
+                let mut data = client.data()?;
+                client.cmd("RETR /big/file", 150)?;
+                let mut part = vec![0u8; 64 * 1024 + rng.below(BIG_FILE / 2)];
+                data.read_exact(&mut part)?;
+                return reset(client, data, id, cut);
+            }
+            5 if rng.below(4) == 0 => {
+                // An upload cut by a reset halfway.
+                let mut data = client.data()?;
+                client.cmd(&format!("STOR up/s{id}-resumed"), 150)?;
+                uploads
+                    .resumed
+                    .lock()
+                    .unwrap()
+                    .insert(format!("up/s{id}-resumed"), None);
+                data.write_all(&pattern(1000 + rng.below(BIG_UPLOAD)))?;
+                return reset(client, data, id, cut);
+            }
+            5 => {
+                let body = pattern(1000 + rng.below(BIG_UPLOAD));
+                let name = format!("up/s{id}-resumed");
+                resumed_upload(&mut client, &name, &body, uploads)?;
+                figures.acknowledged.fetch_add(2, Ordering::Relaxed);
+                figures
+                    .bytes
+                    .fetch_add(body.len() as u64, Ordering::Relaxed);
+            }
             _ => {
                 let name = format!("up/s{id}-{round}-{op}");
                 let len = 1000 + rng.below(300_000);
@@ -244,7 +346,11 @@ fn one_session(
                 client.expect(226)?;
                 figures.acknowledged.fetch_add(1, Ordering::Relaxed);
                 figures.bytes.fetch_add(len as u64, Ordering::Relaxed);
-                uploads.lock().unwrap().push((name, checksum(&body), len));
+                uploads
+                    .once
+                    .lock()
+                    .unwrap()
+                    .push((name, checksum(&body), len));
             }
         }
     }
@@ -291,6 +397,33 @@ impl Memory {
     }
 }
 
+/// The server's mappings that hold the most memory (Pss), largest first, as
+/// "KiB range name" lines: where memory that did not come back lives.
+fn largest_mappings(server: &Server, count: usize) -> String {
+    let smaps = std::fs::read_to_string(format!("/proc/{}/smaps", server.pid()))
+        .unwrap_or_else(|e| format!("cannot read smaps: {e}"));
+    let mut mappings: Vec<(u64, String)> = Vec::new();
+    let mut header = String::new();
+    for line in smaps.lines() {
+        if let Some(pss) = line.strip_prefix("Pss:") {
+            mappings.push((kib(pss), header.clone()));
+        } else if line
+            .split_whitespace()
+            .next()
+            .is_some_and(|f| f.contains('-'))
+        {
+            header = line.to_string();
+        }
+    }
+    mappings.sort_by_key(|m| std::cmp::Reverse(m.0));
+    mappings
+        .iter()
+        .take(count)
+        .map(|(pss, header)| format!("{pss:>8} KiB  {header}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn kib(field: &str) -> u64 {
     field
         .trim()
@@ -322,6 +455,7 @@ fn soak_200_sessions_with_random_cuts() {
     for n in 0..FILES {
         root.write(&format!("files/f{n}"), &file_bytes(n));
     }
+    root.write("big/file", &pattern(BIG_FILE));
     root.mkdir("up");
     let etc = TempDir::new("soak-etc");
     let users = users_file(&etc, &[("rw", "pw", "/", "rw")]);
@@ -356,7 +490,10 @@ fn soak_200_sessions_with_random_cuts() {
     let figures = Arc::new(Figures::default());
     let victims: Victims = Arc::new(Mutex::new(HashMap::new()));
     let cut: Cut = Arc::new(Mutex::new(HashSet::new()));
-    let uploads = Arc::new(Mutex::new(Vec::new()));
+    let uploads = Arc::new(Uploads {
+        once: Mutex::new(Vec::new()),
+        resumed: Mutex::new(HashMap::new()),
+    });
     let stop = Arc::new(AtomicBool::new(false));
     let deadline = Instant::now() + Duration::from_secs(secs);
     let addr = server.addr;
@@ -373,7 +510,9 @@ fn soak_200_sessions_with_random_cuts() {
             let mut round = 0u64;
             while Instant::now() < deadline {
                 round += 1;
-                let result = one_session(addr, id, round, &mut rng, &victims, &figures, &uploads);
+                let result = one_session(
+                    addr, id, round, &mut rng, &victims, &cut, &figures, &uploads,
+                );
                 victims.lock().unwrap().remove(&id);
                 // The killer only cuts what is in `victims`: after the removal
                 // above, the mark is this round's and only this round's.
@@ -430,11 +569,22 @@ fn soak_200_sessions_with_random_cuts() {
         bad.is_empty(),
         "acknowledged transfers with wrong data: {bad:?}"
     );
-    for (name, sum, len) in uploads.lock().unwrap().iter() {
+    let resumed = uploads.resumed.lock().unwrap();
+    let confirmed = resumed
+        .iter()
+        .filter_map(|(name, state)| Some((name, (*state)?.0, (*state)?.1)));
+    for (name, sum, len) in uploads
+        .once
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(n, s, l)| (n, *s, *l))
+        .chain(confirmed)
+    {
         let on_disk = server.root.read(name);
         assert_eq!(
             (on_disk.len(), checksum(&on_disk)),
-            (*len, *sum),
+            (len, sum),
             "{name} differs from what was acknowledged"
         );
     }
@@ -489,8 +639,9 @@ fn soak_200_sessions_with_random_cuts() {
     // Buffers that live only during a transfer must not stay in the process.
     assert!(
         after.rss <= memory_bound(idle.rss) && after.pss <= memory_bound(idle.pss),
-        "memory did not come back: {after:?} KiB {} s after the load, idle {idle:?}",
-        AFTER_LOAD.as_secs()
+        "memory did not come back: {after:?} KiB {} s after the load, idle {idle:?}; largest mappings:\n{}",
+        AFTER_LOAD.as_secs(),
+        largest_mappings(&server, 8)
     );
     server.connect().login("anonymous", "x");
 }

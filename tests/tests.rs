@@ -9,6 +9,7 @@ mod clients;
 mod deploy;
 mod features;
 mod fs_hostile;
+mod hardening;
 mod listings;
 mod prelogin;
 mod protocol;

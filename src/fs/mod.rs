@@ -12,6 +12,7 @@
 #[cfg(test)]
 mod fixture;
 mod resolve;
+mod shared;
 mod upload;
 
 pub use upload::{Upload, TEMP_PREFIX};
@@ -121,6 +122,8 @@ fn open_error(e: io::Error) -> io::Error {
 #[derive(Debug)]
 pub struct Root {
     dir: OwnedFd,
+    /// Roots opened beneath this one that sessions share (shared.rs).
+    shared: shared::Shared,
 }
 
 impl Root {
@@ -132,13 +135,17 @@ impl Root {
             .open(path)?;
         Ok(Root {
             dir: OwnedFd::from(file),
+            shared: Default::default(),
         })
     }
 
     /// A directory beneath this root as a root of its own (a user's home).
     pub fn subroot(&self, vpath: &[u8]) -> io::Result<Root> {
         let (dir, _) = self.open_object(vpath, libc::O_RDONLY | libc::O_DIRECTORY, 0, Want::Dir)?;
-        Ok(Root { dir })
+        Ok(Root {
+            dir,
+            shared: Default::default(),
+        })
     }
 
     /// Every open a client can cause for reading or writing goes through here:

@@ -26,7 +26,7 @@ impl Session<'_> {
             return Ok((self.root(), vpath.to_vec()));
         }
         let denied = || io::Error::from_raw_os_error(libc::EACCES);
-        let (Some(dir), Some(root)) = (identity.upload_dir.as_deref(), self.upload_root.as_ref())
+        let (Some(dir), Some(root)) = (identity.upload_dir.as_deref(), self.upload_root.as_deref())
         else {
             return Err(denied());
         };

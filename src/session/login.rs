@@ -7,12 +7,14 @@ use super::{r, Flow, Reply, Session};
 use super::{Ticket, Waiting};
 use crate::auth::{self, Identity};
 use crate::data::Pending;
-use crate::fs::normalize;
+use crate::fs::{normalize, Root};
 use crate::listing;
 use crate::log::Quoted;
 use crate::reply::*;
+use crate::server;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A session's place among those not logged in yet (`Context::waiting`),
@@ -94,17 +96,14 @@ impl Session<'_> {
             return Ok(Flow::Continue);
         };
         match self.authenticate(&name, password) {
-            Some(identity) => match self.ctx.root.subroot(&identity.home) {
-                Ok(root) => {
+            Some(identity) => match self.open_home(&identity) {
+                Ok((root, upload_root)) => {
                     log::info!(
                         "login: peer={} user={}",
                         self.peer.ip().to_canonical(),
                         Quoted(name.as_bytes())
                     );
-                    self.upload_root = identity
-                        .upload_dir
-                        .as_deref()
-                        .and_then(|dir| root.subroot(dir).ok());
+                    self.upload_root = upload_root;
                     self.umask = if identity.anonymous {
                         self.ctx.config.anon_umask
                     } else {
@@ -116,6 +115,16 @@ impl Session<'_> {
                     self.pre_login.release();
                     self.send(r(LOGGED_IN, "Login successful."))?;
                     Ok(Flow::Continue)
+                }
+                Err(e) if server::out_of_descriptors(&e) => {
+                    // Not the home's fault: say so, and give the worker back.
+                    log::error!(
+                        "login: peer={} user={}: out of file descriptors ({e}); raise LimitNOFILE or lower max_clients",
+                        self.peer.ip().to_canonical(),
+                        Quoted(name.as_bytes())
+                    );
+                    self.send_last(UNAVAILABLE, server::OUT_OF_DESCRIPTORS)?;
+                    Ok(Flow::Close)
                 }
                 Err(e) => {
                     log::error!(
@@ -129,6 +138,23 @@ impl Session<'_> {
             },
             None => self.login_failed(&name),
         }
+    }
+
+    /// The logged-in user's root and, for anonymous uploads, the root at the
+    /// upload directory; both shared with other sessions of the same home
+    /// (one descriptor, not one a session). An upload directory that cannot
+    /// be opened only means no uploads, unless descriptors ran out.
+    fn open_home(&self, identity: &Identity) -> io::Result<(Arc<Root>, Option<Arc<Root>>)> {
+        let root = self.ctx.root.shared_subroot(&identity.home)?;
+        let upload_root = match identity.upload_dir.as_deref() {
+            Some(dir) => match root.shared_subroot(dir) {
+                Ok(upload_root) => Some(upload_root),
+                Err(e) if server::out_of_descriptors(&e) => return Err(e),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        Ok((root, upload_root))
     }
 
     /// Checks a login. Unknown names cost the same crypt(3) work as known ones.

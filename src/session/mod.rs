@@ -106,10 +106,10 @@ struct Session<'a> {
     local: SocketAddr,
     user: Option<String>,
     identity: Option<Identity>,
-    root: Option<Root>,
+    root: Option<Arc<Root>>,
     /// Anonymous writes resolve beneath this root, opened at the upload
     /// directory, so a symlink planted inside it cannot lead elsewhere.
-    upload_root: Option<Root>,
+    upload_root: Option<Arc<Root>>,
     cwd: Vec<u8>,
     ascii: bool,
     rest: u64,
@@ -438,7 +438,7 @@ impl Session<'_> {
 
     fn root(&self) -> &Root {
         self.root
-            .as_ref()
+            .as_deref()
             .expect("commands that touch files run only after login")
     }
 

@@ -91,3 +91,58 @@ pub fn release_stack_below(low: usize) {
         unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
     }
 }
+
+/// Gives the C library's free heap memory back to the kernel. glibc's
+/// `free` returns only the top of the heap; a busy minute leaves free pages
+/// all through it (listing buffers, TLS records, session state freed out of
+/// order), and `malloc_trim(0)` releases them with `MADV_DONTNEED`. musl's
+/// allocator unmaps free memory by itself, so there this does nothing.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn trim_heap() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists, under
+    // its locks; it is safe to call from any thread at any time.
+    unsafe { libc::malloc_trim(0) };
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn trim_heap() {}
+
+/// The glibc tunable that turns off the per-thread cache of freed blocks.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const NO_TCACHE: &str = "glibc.malloc.tcache_count=0";
+
+/// glibc keeps up to 7 freed blocks of each small size in a cache of each
+/// thread (tcache) that nothing empties but the thread's exit: after a busy
+/// minute each of hundreds of idle workers holds blocks scattered through
+/// the heap, which pin its pages (`trim_heap` cannot release them). Only
+/// the `GLIBC_TUNABLES` variable, read when the process starts, turns the
+/// cache off; so before anything is opened or started the process executes
+/// itself again, once, with it set (the pid, arguments and descriptors stay;
+/// `/proc/self/exe` names the binary). Returns when that is not needed
+/// (already set, or not glibc) or not possible (no /proc), after which the
+/// caches stay on and only cost memory.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn restart_without_thread_malloc_cache() -> io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let tunables = std::env::var_os("GLIBC_TUNABLES").unwrap_or_default();
+    let tunables = tunables.to_string_lossy();
+    if tunables.contains("glibc.malloc.tcache_count") {
+        return Ok(());
+    }
+    let tunables = match tunables.as_ref() {
+        "" => NO_TCACHE.to_string(),
+        other => format!("{other}:{NO_TCACHE}"),
+    };
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| "minftpd".into());
+    Err(std::process::Command::new("/proc/self/exe")
+        .arg0(arg0)
+        .args(args)
+        .env("GLIBC_TUNABLES", tunables)
+        .exec())
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn restart_without_thread_malloc_cache() -> io::Result<()> {
+    Ok(())
+}

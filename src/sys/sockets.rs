@@ -283,3 +283,23 @@ pub fn borrow_stdio(fd: RawFd) -> BorrowedFd<'static> {
     // SAFETY: stdin/stdout/stderr stay open for the life of the process.
     unsafe { BorrowedFd::borrow_raw(fd) }
 }
+
+/// Makes closing `sock` send a reset instead of a FIN (`SO_LINGER` on with
+/// a zero timeout): a client that vanishes mid-transfer, for the soak test.
+pub fn reset_on_close(sock: &TcpStream) -> io::Result<()> {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: linger is a valid, initialised struct of the size passed.
+    check(unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &linger as *const libc::linger as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
