@@ -165,6 +165,14 @@ impl Users {
         self.accounts.get(name)
     }
 
+    /// The homes of the `rw` accounts (virtual paths under the served root).
+    pub fn writable_homes(&self) -> impl Iterator<Item = &[u8]> {
+        self.accounts
+            .values()
+            .filter(|a| a.write)
+            .map(|a| a.home.as_slice())
+    }
+
     pub fn len(&self) -> usize {
         self.accounts.len()
     }

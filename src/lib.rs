@@ -17,6 +17,8 @@ pub mod privilege;
 pub mod proxy;
 pub mod relay;
 pub mod reply;
+pub mod sandbox;
+pub mod seccomp;
 pub mod server;
 pub mod session;
 #[allow(unsafe_code)]

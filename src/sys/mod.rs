@@ -60,6 +60,7 @@ mod files;
 mod identity;
 mod passwords;
 mod resources;
+mod sandbox;
 mod signals;
 mod sockets;
 
@@ -67,5 +68,6 @@ pub use files::*;
 pub use identity::*;
 pub use passwords::*;
 pub use resources::*;
+pub use sandbox::*;
 pub use signals::*;
 pub use sockets::*;
