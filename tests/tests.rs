@@ -11,6 +11,7 @@ mod fs_hostile;
 mod listings;
 mod protocol;
 mod proxy;
+mod sandbox;
 mod security;
 mod soak;
 mod startup;
