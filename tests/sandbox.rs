@@ -80,9 +80,11 @@ fn writes_land_only_where_the_configuration_allows_them() {
 /// The configuration of each case: anonymous read-only with a passive range
 /// of one port, or named users with write_enable and any passive port.
 fn child_config(case: &str, dir: &Path, port: u16) -> minftpd::config::Config {
-    let mut config = minftpd::config::Config::default();
-    config.root = dir.join("root");
-    config.anonymous_enable = true;
+    let mut config = minftpd::config::Config {
+        root: dir.join("root"),
+        anonymous_enable: true,
+        ..Default::default()
+    };
     if case == "ro" {
         config.pasv_min_port = port;
         config.pasv_max_port = port;
