@@ -28,6 +28,7 @@ use crate::config::Config;
 use crate::fs::{normalize, Root};
 use crate::sys;
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
 /// Landlock filesystem rights (linux/landlock.h), and the ABI that added them.
 mod fs_right {
@@ -95,7 +96,7 @@ const MAX_PORT_RULES: usize = 8192;
 /// | the served root                        | READ           | always                         |
 /// | anon_root + anon_upload_dir            | READ + WRITE   | write_enable, anonymous_enable |
 /// | each `rw` home of the users file       | READ + WRITE   | write_enable                   |
-/// | directory of users_file, tls_*_file    | READ_FILE      | not chrooted (SIGHUP reload)   |
+/// | dirs of users_file, tls_*_file (below) | READ_FILE      | not chrooted (SIGHUP reload)   |
 /// | anything else on the filesystem        | nothing        | ABI 1+ (ABI 2+ when writable)  |
 /// | TCP bind: each passive port (0 if 0-0) | bind           | ABI 4+                         |
 /// | TCP bind: port 20                      | bind           | connect_from_port_20, ABI 4+   |
@@ -135,10 +136,29 @@ fn writable_dirs(config: &Config, users: &Users) -> Vec<Vec<u8>> {
     dirs
 }
 
-/// The directories SIGHUP re-reads files from (their real parent, so that a
-/// file replaced by rename, or a certbot symlink moved to a new archive
-/// file, is still readable). Chrooted, nothing is re-read.
-fn reload_dirs(config: &Config, chrooted: bool) -> Vec<std::path::PathBuf> {
+/// Where a file SIGHUP re-reads by `path` may be found next time: the real
+/// directory it is in now (a file replaced by rename, certbot's next archive
+/// file), and the real directory holding each symlink on its path (a
+/// deployment that swaps a `current -> v2` link).
+fn reload_dirs_of(path: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::canonicalize(path)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .into_iter()
+        .collect();
+    let mut prefix = PathBuf::new();
+    for part in path.components() {
+        prefix.push(part);
+        let is_link = std::fs::symlink_metadata(&prefix).is_ok_and(|m| m.is_symlink());
+        if let (true, Some(parent)) = (is_link, prefix.parent()) {
+            dirs.extend(std::fs::canonicalize(parent));
+        }
+    }
+    dirs
+}
+
+/// The directories SIGHUP re-reads files from. Chrooted, nothing is re-read.
+fn reload_dirs(config: &Config, chrooted: bool) -> Vec<PathBuf> {
     if chrooted {
         return Vec::new();
     }
@@ -150,12 +170,7 @@ fn reload_dirs(config: &Config, chrooted: bool) -> Vec<std::path::PathBuf> {
     let mut dirs: Vec<_> = files
         .into_iter()
         .flatten()
-        .filter_map(|f| {
-            std::fs::canonicalize(f)
-                .ok()?
-                .parent()
-                .map(|p| p.to_path_buf())
-        })
+        .flat_map(|f| reload_dirs_of(f))
         .collect();
     dirs.sort();
     dirs.dedup();
@@ -340,6 +355,19 @@ mod tests {
             writable_dirs(&config, &Users::default()),
             vec![b"/pub/incoming".to_vec()]
         );
+    }
+
+    #[test]
+    fn reload_follows_the_file_and_the_symlinks_on_its_path() {
+        let base = std::env::temp_dir().join(format!("minftpd-reload-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(base.join("v1")).unwrap();
+        std::fs::write(base.join("v1/users"), b"").unwrap();
+        std::os::unix::fs::symlink("v1", base.join("current")).unwrap();
+        let base = std::fs::canonicalize(&base).unwrap();
+        let dirs = reload_dirs_of(&base.join("current/users"));
+        std::fs::remove_dir_all(&base).unwrap();
+        assert_eq!(dirs, vec![base.join("v1"), base.clone()]);
     }
 
     #[test]

@@ -161,7 +161,8 @@ fn jump(code: u16, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
     libc::sock_filter { code, jt, jf, k }
 }
 
-/// The filter: a foreign architecture (and x32) kills the process; each
+/// The filter: a foreign architecture (and x32) kills the process; a
+/// skipped call (number -1) passes; each
 /// denied number answers EPERM (two instructions per entry, no long jumps);
 /// clone3 answers ENOSYS; clone with a namespace flag EPERM; all else runs.
 pub fn program() -> Vec<libc::sock_filter> {
@@ -170,6 +171,10 @@ pub fn program() -> Vec<libc::sock_filter> {
         jump(JEQ_K, AUDIT_ARCH, 1, 0),
         stmt(RET_K, KILL),
         stmt(LD_W_ABS, OFFSET_NR),
+        // -1 is a tracer skipping the call (strace's fault injection): the
+        // kernel runs nothing and returns what the tracer sets.
+        jump(JEQ_K, u32::MAX, 0, 1),
+        stmt(RET_K, ALLOW),
     ];
     #[cfg(target_arch = "x86_64")]
     p.extend([jump(JGE_K, X32_SYSCALL_BIT, 0, 1), stmt(RET_K, KILL)]);
