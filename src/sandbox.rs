@@ -131,8 +131,6 @@ fn writable_dirs(config: &Config, users: &Users) -> Vec<Vec<u8>> {
             config.anon_upload_dir.trim_start_matches('/').as_bytes(),
         ));
     }
-    dirs.sort();
-    dirs.dedup();
     dirs
 }
 
@@ -167,13 +165,12 @@ fn reload_dirs(config: &Config, chrooted: bool) -> Vec<PathBuf> {
         &config.tls_cert_file,
         &config.tls_key_file,
     ];
-    let mut dirs: Vec<_> = files
-        .into_iter()
-        .flatten()
-        .flat_map(|f| reload_dirs_of(f))
-        .collect();
-    dirs.sort();
-    dirs.dedup();
+    // A directory named twice is two equal rules: harmless, and cheaper in
+    // the binary than sorting.
+    let mut dirs = Vec::new();
+    for file in files.into_iter().flatten() {
+        dirs.append(&mut reload_dirs_of(file));
+    }
     dirs
 }
 
@@ -241,42 +238,47 @@ fn landlock(rules: &Rules) -> Result<String, String> {
         }
         Err(e) => return Err(format!("no landlock: {e}")),
     };
-    let mut parts = Vec::new();
+    // What is applied, said as "a, b, c" (a String, not a Vec and join:
+    // the binary's size counts).
+    let mut parts = String::new();
+    let mut say = |what: &str| {
+        if !parts.is_empty() {
+            parts.push_str(", ");
+        }
+        parts.push_str(what);
+    };
     // ABI 1 refuses every rename across directories once a ruleset handles
     // the filesystem: RNFR/RNTO between directories would break, so with
     // writable directories the filesystem is left to the path layer there.
     let fs = if abi < 2 && !rules.write.is_empty() {
-        parts.push("no filesystem rules (ABI 1 would refuse renames across directories)");
+        say("no filesystem rules (ABI 1 would refuse renames across directories)");
         0
     } else if rules.read.is_empty() {
-        parts.push("no filesystem rules (the served root is not open)");
+        say("no filesystem rules (the served root is not open)");
         0
     } else {
-        parts.push("filesystem");
+        say("filesystem");
         handled_fs(abi)
     };
     let net = match (&rules.bind_ports, abi >= 4) {
         (Some(_), true) => {
-            parts.push("TCP bind");
+            say("TCP bind");
             NET_BIND_TCP
         }
         (None, true) => {
-            parts.push("no TCP bind rules (passive range too wide)");
+            say("no TCP bind rules (passive range too wide)");
             0
         }
         (_, false) => 0,
     };
     let scoped = if abi >= 6 {
-        parts.push("signal and abstract socket scopes");
+        say("signal and abstract socket scopes");
         SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL
     } else {
         0
     };
     if fs == 0 && net == 0 && scoped == 0 {
-        return Err(format!(
-            "landlock ABI {abi}: nothing applied ({})",
-            parts.join(", ")
-        ));
+        return Err(format!("landlock ABI {abi}: nothing applied ({parts})"));
     }
     let fail = |what: &str, e: std::io::Error| format!("no landlock: {what}: {e}");
     let ruleset = sys::landlock_ruleset(fs, net, scoped).map_err(|e| fail("ruleset", e))?;
@@ -300,7 +302,7 @@ fn landlock(rules: &Rules) -> Result<String, String> {
         }
     }
     sys::landlock_restrict_self(&ruleset).map_err(|e| fail("restrict", e))?;
-    Ok(format!("landlock ABI {abi} ({})", parts.join(", ")))
+    Ok(format!("landlock ABI {abi} ({parts})"))
 }
 
 /// Applies the sandbox to the calling thread and every thread it starts

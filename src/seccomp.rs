@@ -6,111 +6,96 @@
 use crate::sys;
 use std::io;
 
-/// One denied syscall: its number for this target, its name, and why.
-pub struct Denied {
-    pub nr: libc::c_long,
-    /// `SYS_` and the name.
-    pub name: &'static str,
-    pub why: &'static str,
-}
-
-/// `deny! { SYS_name: "why", ... }`: one `Denied` per line, its number
-/// from `libc` for the target being built (x86_64 and aarch64 differ).
-macro_rules! deny {
-    ($($nr:ident: $why:expr,)*) => {
-        &[$(Denied { nr: libc::$nr, name: stringify!($nr), why: $why },)*]
-    };
-}
-
 /// THE TABLE: every syscall the filter answers with EPERM, and why an FTP
-/// server never makes it after start-up. (Also: `clone` with a namespace
-/// flag is EPERM, as `unshare` is, and `clone3`, whose flags a filter cannot
-/// read, is ENOSYS, so that libc falls back to `clone`; see `program`.)
-pub const DENIED: &[Denied] = deny! {
-    SYS_ptrace: "reads and writes other processes",
-    SYS_process_vm_readv: "reads another process's memory",
-    SYS_process_vm_writev: "writes another process's memory",
-    SYS_kcmp: "compares other processes' kernel objects",
-    SYS_pidfd_getfd: "steals another process's descriptors",
-    SYS_process_madvise: "acts on another process's memory",
-    SYS_mount: "changes the mount table",
-    SYS_umount2: "changes the mount table",
-    SYS_pivot_root: "changes the root",
-    SYS_chroot: "changes the root (done once, at start-up, before the filter)",
-    SYS_fsopen: "new mount API",
-    SYS_fsconfig: "new mount API",
-    SYS_fsmount: "new mount API",
-    SYS_fspick: "new mount API",
-    SYS_move_mount: "new mount API",
-    SYS_open_tree: "new mount API",
-    SYS_mount_setattr: "new mount API",
-    SYS_open_by_handle_at: "opens a file by handle, past chroot and path checks",
-    SYS_name_to_handle_at: "makes handles for open_by_handle_at",
-    SYS_unshare: "new namespaces (a user namespace brings back capabilities)",
-    SYS_setns: "enters other namespaces",
-    SYS_execve: "runs programs (the upload hook runner is started before)",
-    SYS_execveat: "runs programs",
-    SYS_setuid: "identity is set once at start-up, before the filter",
-    SYS_setgid: "identity is set once at start-up",
-    SYS_setreuid: "identity is set once at start-up",
-    SYS_setregid: "identity is set once at start-up",
-    SYS_setresuid: "identity is set once at start-up",
-    SYS_setresgid: "identity is set once at start-up",
-    SYS_setfsuid: "identity is set once at start-up",
-    SYS_setfsgid: "identity is set once at start-up",
-    SYS_setgroups: "identity is set once at start-up",
-    SYS_capset: "capabilities are set once at start-up",
-    SYS_kexec_load: "replaces the kernel",
-    SYS_init_module: "loads kernel code",
-    SYS_finit_module: "loads kernel code",
-    SYS_delete_module: "unloads kernel code",
-    SYS_bpf: "loads programs into the kernel",
-    SYS_perf_event_open: "kernel attack surface, reads other processes",
-    SYS_userfaultfd: "stalls the kernel at will (exploit aid)",
-    SYS_keyctl: "kernel keyrings",
-    SYS_add_key: "kernel keyrings",
-    SYS_request_key: "kernel keyrings",
-    SYS_io_uring_setup: "kernel attack surface, bypasses seccomp per operation",
-    SYS_io_uring_enter: "kernel attack surface",
-    SYS_io_uring_register: "kernel attack surface",
-    SYS_personality: "changes the ABI (READ_IMPLIES_EXEC)",
-    SYS_acct: "process accounting",
-    SYS_swapon: "swap",
-    SYS_swapoff: "swap",
-    SYS_reboot: "reboots",
-    SYS_quotactl: "disk quotas",
-    SYS_syslog: "reads the kernel log",
-    SYS_settimeofday: "sets the clock",
-    SYS_clock_settime: "sets the clock",
-    SYS_clock_adjtime: "sets the clock",
-    SYS_adjtimex: "sets the clock",
-    SYS_sethostname: "names the host",
-    SYS_setdomainname: "names the host",
-    SYS_vhangup: "hangs up the terminal",
-    SYS_lookup_dcookie: "profiling",
-};
+/// server never makes it after start-up. The numbers are `libc`'s for the
+/// target being built (x86_64 and aarch64 number them differently); the
+/// reasons are comments, not strings, to keep them out of the binary.
+/// Also (see `program`): `clone` with a namespace flag is EPERM, as
+/// `unshare` is, and `clone3`, whose flags a filter cannot read, is ENOSYS,
+/// so that libc falls back to `clone`.
+pub const DENIED: &[libc::c_long] = &[
+    libc::SYS_ptrace,            // reads and writes other processes
+    libc::SYS_process_vm_readv,  // reads another process's memory
+    libc::SYS_process_vm_writev, // writes another process's memory
+    libc::SYS_kcmp,              // compares other processes' kernel objects
+    libc::SYS_pidfd_getfd,       // steals another process's descriptors
+    libc::SYS_process_madvise,   // acts on another process's memory
+    libc::SYS_mount,             // changes the mount table
+    libc::SYS_umount2,           // changes the mount table
+    libc::SYS_pivot_root,        // changes the root
+    libc::SYS_chroot,            // changes the root (done once, at start-up, before the filter)
+    libc::SYS_fsopen,            // new mount API
+    libc::SYS_fsconfig,          // new mount API
+    libc::SYS_fsmount,           // new mount API
+    libc::SYS_fspick,            // new mount API
+    libc::SYS_move_mount,        // new mount API
+    libc::SYS_open_tree,         // new mount API
+    libc::SYS_mount_setattr,     // new mount API
+    libc::SYS_open_by_handle_at, // opens a file by handle, past chroot and path checks
+    libc::SYS_name_to_handle_at, // makes handles for open_by_handle_at
+    libc::SYS_unshare,           // new namespaces (a user namespace brings back capabilities)
+    libc::SYS_setns,             // enters other namespaces
+    libc::SYS_execve,            // runs programs (the upload hook runner is started before)
+    libc::SYS_execveat,          // runs programs
+    libc::SYS_setuid,            // identity is set once at start-up, before the filter
+    libc::SYS_setgid,            // identity is set once at start-up
+    libc::SYS_setreuid,          // identity is set once at start-up
+    libc::SYS_setregid,          // identity is set once at start-up
+    libc::SYS_setresuid,         // identity is set once at start-up
+    libc::SYS_setresgid,         // identity is set once at start-up
+    libc::SYS_setfsuid,          // identity is set once at start-up
+    libc::SYS_setfsgid,          // identity is set once at start-up
+    libc::SYS_setgroups,         // identity is set once at start-up
+    libc::SYS_capset,            // capabilities are set once at start-up
+    libc::SYS_kexec_load,        // replaces the kernel
+    libc::SYS_init_module,       // loads kernel code
+    libc::SYS_finit_module,      // loads kernel code
+    libc::SYS_delete_module,     // unloads kernel code
+    libc::SYS_bpf,               // loads programs into the kernel
+    libc::SYS_perf_event_open,   // kernel attack surface, reads other processes
+    libc::SYS_userfaultfd,       // stalls the kernel at will (exploit aid)
+    libc::SYS_keyctl,            // kernel keyrings
+    libc::SYS_add_key,           // kernel keyrings
+    libc::SYS_request_key,       // kernel keyrings
+    libc::SYS_io_uring_setup,    // kernel attack surface, bypasses seccomp per operation
+    libc::SYS_io_uring_enter,    // kernel attack surface
+    libc::SYS_io_uring_register, // kernel attack surface
+    libc::SYS_personality,       // changes the ABI (READ_IMPLIES_EXEC)
+    libc::SYS_acct,              // process accounting
+    libc::SYS_swapon,            // swap
+    libc::SYS_swapoff,           // swap
+    libc::SYS_reboot,            // reboots
+    libc::SYS_quotactl,          // disk quotas
+    libc::SYS_syslog,            // reads the kernel log
+    libc::SYS_settimeofday,      // sets the clock
+    libc::SYS_clock_settime,     // sets the clock
+    libc::SYS_clock_adjtime,     // sets the clock
+    libc::SYS_adjtimex,          // sets the clock
+    libc::SYS_sethostname,       // names the host
+    libc::SYS_setdomainname,     // names the host
+    libc::SYS_vhangup,           // hangs up the terminal
+    libc::SYS_lookup_dcookie,    // profiling
+];
 
 /// x86_64 only: port I/O, LDT and old loader calls; and kexec_file_load,
 /// which libc names for x86_64 but not for aarch64 musl.
 #[cfg(target_arch = "x86_64")]
-const DENIED_ARCH: &[Denied] = deny! {
-    SYS_kexec_file_load: "replaces the kernel",
-    SYS_iopl: "port I/O",
-    SYS_ioperm: "port I/O",
-    SYS_modify_ldt: "segment tables (exploit aid)",
-    SYS_uselib: "loads libraries the old way",
-};
+const DENIED_ARCH: &[libc::c_long] = &[
+    libc::SYS_kexec_file_load, // replaces the kernel
+    libc::SYS_iopl,            // port I/O
+    libc::SYS_ioperm,          // port I/O
+    libc::SYS_modify_ldt,      // segment tables (exploit aid)
+    libc::SYS_uselib,          // loads libraries the old way
+];
 /// aarch64: kexec_file_load by its number in asm-generic/unistd.h.
 #[cfg(target_arch = "aarch64")]
-const DENIED_ARCH: &[Denied] = &[Denied {
-    nr: 294,
-    name: "SYS_kexec_file_load",
-    why: "replaces the kernel",
-}];
+const DENIED_ARCH: &[libc::c_long] = &[
+    294, // kexec_file_load: replaces the kernel
+];
 
 /// Every denied syscall of this target.
-pub fn denied() -> impl Iterator<Item = &'static Denied> {
-    DENIED.iter().chain(DENIED_ARCH)
+pub fn denied() -> impl Iterator<Item = libc::c_long> {
+    DENIED.iter().chain(DENIED_ARCH).copied()
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -180,9 +165,9 @@ pub fn program() -> Vec<libc::sock_filter> {
     p.extend([jump(JGE_K, X32_SYSCALL_BIT, 0, 1), stmt(RET_K, KILL)]);
     #[cfg(not(target_arch = "x86_64"))]
     let _ = JGE_K;
-    for d in denied() {
+    for nr in denied() {
         p.extend([
-            jump(JEQ_K, d.nr as u32, 0, 1),
+            jump(JEQ_K, nr as u32, 0, 1),
             stmt(RET_K, errno(libc::EPERM)),
         ]);
     }
@@ -212,7 +197,7 @@ mod tests {
 
     #[test]
     fn the_table_has_no_duplicates_and_spares_what_the_server_needs() {
-        let mut nrs: Vec<_> = denied().map(|d| d.nr).collect();
+        let mut nrs: Vec<_> = denied().collect();
         nrs.sort();
         let len = nrs.len();
         nrs.dedup();
