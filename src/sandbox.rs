@@ -98,9 +98,9 @@ const MAX_PORT_RULES: usize = 8192;
 /// | each `rw` home of the users file       | READ + WRITE   | write_enable                   |
 /// | dirs of users_file, tls_*_file (below) | READ_FILE      | not chrooted (SIGHUP reload)   |
 /// | anything else on the filesystem        | nothing        | ABI 1+ (ABI 2+ when writable)  |
-/// | TCP bind: each passive port (0 if 0-0) | bind           | ABI 4+                         |
+/// | TCP bind: each port of pasv_min..max   | bind           | a range of <= 8192, ABI 4+     |
 /// | TCP bind: port 20                      | bind           | connect_from_port_20, ABI 4+   |
-/// | TCP bind to any other port             | nothing        | ABI 4+                         |
+/// | TCP bind to any other port             | nothing        | as above (else unrestricted)   |
 /// | TCP connect                            | not restricted | (active mode: any port >= 1024)|
 /// | signals, abstract UNIX sockets outside | nothing        | ABI 6+                         |
 ///
@@ -174,18 +174,20 @@ fn reload_dirs(config: &Config, chrooted: bool) -> Vec<PathBuf> {
     dirs
 }
 
-/// The TCP ports this process may bind after start-up, or None when a rule
-/// per port would be too many.
+/// The TCP ports this process may bind after start-up, or None when binds
+/// stay unrestricted: without a passive range (`data` then binds random
+/// ports of 1024-65535 itself, not port 0, which was slow; a rule for each
+/// would be 64512 rules to refuse only the ports below 1024, which an
+/// unprivileged process cannot bind anyway), or with a range too wide.
 fn bind_ports(config: &Config) -> Option<Vec<u16>> {
-    let mut ports: Vec<u16> = if config.pasv_min_port == 0 {
-        vec![0]
-    } else {
-        let span = usize::from(config.pasv_max_port - config.pasv_min_port) + 1;
-        if span > MAX_PORT_RULES {
-            return None;
-        }
-        (config.pasv_min_port..=config.pasv_max_port).collect()
-    };
+    if config.pasv_min_port == 0 {
+        return None;
+    }
+    let span = usize::from(config.pasv_max_port - config.pasv_min_port) + 1;
+    if span > MAX_PORT_RULES {
+        return None;
+    }
+    let mut ports: Vec<u16> = (config.pasv_min_port..=config.pasv_max_port).collect();
     if config.connect_from_port_20 {
         ports.push(20);
     }
@@ -266,7 +268,7 @@ fn landlock(rules: &Rules) -> Result<String, String> {
             NET_BIND_TCP
         }
         (None, true) => {
-            say("no TCP bind rules (passive range too wide)");
+            say("no TCP bind rules (no passive range, or one too wide)");
             0
         }
         (_, false) => 0,
@@ -375,7 +377,7 @@ mod tests {
     #[test]
     fn bind_ports_cover_the_passive_range_and_port_20() {
         let mut config = Config::default();
-        assert_eq!(bind_ports(&config), Some(vec![0]));
+        assert_eq!(bind_ports(&config), None, "no range: any port >= 1024");
         config.pasv_min_port = 5000;
         config.pasv_max_port = 5002;
         config.connect_from_port_20 = true;

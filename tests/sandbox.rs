@@ -328,9 +328,10 @@ fn sandboxed_child() {
             "write the users file"
         );
         if abi >= 4 {
-            // pasv 0-0: any ephemeral port, but no chosen one.
-            assert_eq!(bind(0), 0, "bind to an ephemeral port");
-            assert_eq!(bind(other_port), libc::EACCES, "bind to a chosen port");
+            // No passive range: passive mode binds random ports of
+            // 1024-65535, so binds stay free (the bench caught 1000 refused
+            // tries per PASV when they were not).
+            assert_eq!(bind(other_port), 0, "bind without a passive range");
         }
     }
 }
