@@ -159,10 +159,3 @@ pub fn install_seccomp_filter(program: &[libc::sock_filter]) -> io::Result<()> {
         other => other.map(drop),
     }
 }
-
-/// True when `/proc/self/status`-free check is wanted: reads the calling
-/// thread's seccomp mode (0 none, 1 strict, 2 filter).
-pub fn seccomp_mode() -> io::Result<i32> {
-    // SAFETY: integer arguments only.
-    check(unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) })
-}
