@@ -99,6 +99,14 @@ impl Users {
     pub fn is_empty(&self) -> bool {
         self.accounts.is_empty()
     }
+
+    /// The homes of the `rw` accounts (virtual paths under the served root).
+    pub fn writable_homes(&self) -> impl Iterator<Item = &[u8]> {
+        self.accounts
+            .values()
+            .filter(|a| a.write)
+            .map(|a| a.home.as_slice())
+    }
 }
 
 fn parse_line(line: &str) -> Result<Account, String> {

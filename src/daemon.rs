@@ -4,7 +4,7 @@
 //! what a client controls is bounded in session/ and server.rs.
 
 use crate::config::{self, Config};
-use crate::{activation, auth, data, fs, privilege, relay, server, session, sys};
+use crate::{activation, auth, data, fs, privilege, relay, sandbox, server, session, sys};
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -151,6 +151,9 @@ pub fn start(mut config: Config, inetd: bool, implicit_tls: bool) -> Result<(), 
         (Some(_), true) => Reload::Chrooted,
         (Some(path), false) => Reload::Path(path.clone()),
     };
+    // 5. the kernel sandbox: on the main thread, before any other starts,
+    // so that every session thread inherits it
+    ::log::info!("{}", sandbox::apply(&config, &root, &users, chrooted));
 
     let data = data::Settings {
         accept_timeout: Duration::from_secs(config.accept_timeout),
@@ -182,7 +185,7 @@ pub fn start(mut config: Config, inetd: bool, implicit_tls: bool) -> Result<(), 
     });
     sys::install_signal_handlers().map_err(runtime)?;
 
-    // 5. serve
+    // 6. serve
     match sockets {
         Sockets::One(stream, implicit) => {
             // The session runs beside the main thread so that signals mean the

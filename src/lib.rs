@@ -18,6 +18,8 @@ pub mod proxy;
 pub mod relay;
 pub mod reply;
 pub mod resolve;
+pub mod sandbox;
+pub mod seccomp;
 pub mod server;
 pub mod session;
 pub mod setup;

@@ -14,6 +14,7 @@ mod listings;
 mod prelogin;
 mod protocol;
 mod proxy;
+mod sandbox;
 mod security;
 mod soak;
 mod startup;

@@ -126,6 +126,19 @@ pub struct Root {
     shared: shared::Shared,
 }
 
+/// The sandbox grants rights beneath a root's directory.
+impl std::os::fd::AsFd for Root {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.dir.as_fd()
+    }
+}
+
+impl From<Root> for OwnedFd {
+    fn from(root: Root) -> OwnedFd {
+        root.dir
+    }
+}
+
 impl Root {
     /// Opens a host directory as a root.
     pub fn open(path: &Path) -> io::Result<Root> {

@@ -61,6 +61,7 @@ mod identity;
 mod passwords;
 mod pipes;
 mod resources;
+mod sandbox;
 mod signals;
 mod sockets;
 
@@ -69,5 +70,6 @@ pub use identity::*;
 pub use passwords::*;
 pub use pipes::*;
 pub use resources::*;
+pub use sandbox::*;
 pub use signals::*;
 pub use sockets::*;
