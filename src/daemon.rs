@@ -117,6 +117,11 @@ pub fn start(mut config: Config, inetd: bool, implicit_tls: bool) -> Result<(), 
     if let Err(e) = sys::raise_nofile_limit() {
         ::log::warn!("cannot raise the open file limit: {e}");
     }
+    // The hook's runner: forked here, while the process has one thread and
+    // runs as it was started, before the accounts and keys are read (so the
+    // runner holds none), the chroot, the privilege drop, the pool and the
+    // sandbox; it becomes the run-as account itself.
+    let hook = crate::hook::start(&config, &sockets.raw_fds()).map_err(Failure::Config)?;
     let xferlog = match &config.xferlog_file {
         Some(path) => {
             Some(crate::log::XferLog::open(path).map_err(|e| Failure::Config(e.to_string()))?)
@@ -168,6 +173,7 @@ pub fn start(mut config: Config, inetd: bool, implicit_tls: bool) -> Result<(), 
         users: RwLock::new(Arc::new(users)),
         data,
         xferlog,
+        hook,
         shutdown: AtomicBool::new(false),
         waiting,
         #[cfg(feature = "tls")]

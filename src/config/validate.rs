@@ -36,6 +36,9 @@ impl Config {
             .map_err(|(key, reason)| err(key, reason))?;
         self.validate_tls()
             .map_err(|(key, reason)| err(key, reason))?;
+        if let Some(program) = &self.upload_hook {
+            check_hook(program).map_err(|reason| err("upload_hook", reason))?;
+        }
         if !self.root.is_dir() {
             return Err(err(
                 "root",
@@ -61,6 +64,21 @@ impl Config {
         self.pasv_address = Some(ip);
         Ok(Some((name, ip)))
     }
+}
+
+/// The hook is run by path with execve, no shell and no PATH search: it must
+/// be an absolute path to an executable regular file.
+fn check_hook(program: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let shown = program.display();
+    if !program.is_absolute() {
+        return Err(format!("{shown} is not an absolute path"));
+    }
+    let meta = std::fs::metadata(program).map_err(|e| format!("{shown}: {e}"))?;
+    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+        return Err(format!("{shown} is not an executable file"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -59,6 +59,7 @@ fn owned(fd: libc::c_int) -> OwnedFd {
 mod files;
 mod identity;
 mod passwords;
+mod process;
 mod resources;
 mod signals;
 mod sockets;
@@ -66,6 +67,7 @@ mod sockets;
 pub use files::*;
 pub use identity::*;
 pub use passwords::*;
+pub use process::*;
 pub use resources::*;
 pub use signals::*;
 pub use sockets::*;
