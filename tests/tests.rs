@@ -8,6 +8,7 @@ mod admin_logs;
 mod clients;
 mod deploy;
 mod features;
+mod hook;
 mod fs_hostile;
 mod listings;
 mod protocol;

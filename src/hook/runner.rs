@@ -182,12 +182,15 @@ fn start_hook(settings: &Settings, null: &OwnedFd, body: &[u8]) -> Option<Runnin
         return None;
     };
     match sys::spawn(&exec) {
-        Ok(pid) => Some(Running {
-            pid,
-            deadline: Instant::now() + settings.timeout,
-            vpath,
-            killed: false,
-        }),
+        Ok(pid) => {
+            ::log::debug!("upload hook for {} started (pid {pid})", Quoted(&vpath));
+            Some(Running {
+                pid,
+                deadline: Instant::now() + settings.timeout,
+                vpath,
+                killed: false,
+            })
+        }
         Err(e) => {
             ::log::error!("upload hook for {}: fork: {e}", Quoted(&vpath));
             None
