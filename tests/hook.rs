@@ -379,7 +379,7 @@ fn behind_a_balancer_the_hook_names_the_real_client() {
 }
 
 #[test]
-fn in_inetd_mode_the_hook_runs_and_the_connection_still_closes() {
+fn in_inetd_mode_the_runner_holds_no_socket_and_ends_after_the_server() {
     // The hook outlives the session: the runner must not hold the client's
     // socket (standard input and output in inetd mode) open meanwhile.
     let hook = Hook::new("sleep 3");
@@ -391,6 +391,12 @@ fn in_inetd_mode_the_hook_runs_and_the_connection_still_closes() {
     );
     let runners = children(server.0.id());
     assert_eq!(runners.len(), 1, "one runner per inetd process");
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", runners[0])).unwrap();
+    for fd in fds {
+        let target = std::fs::read_link(fd.unwrap().path()).unwrap();
+        let target = target.to_string_lossy();
+        assert!(!target.starts_with("socket:"), "the runner holds {target}");
+    }
     ftp.login("anonymous", "x");
     ftp.stor("/in.txt", b"inetd");
     ftp.ok("QUIT", 221);
