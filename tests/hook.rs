@@ -162,7 +162,12 @@ fn children(pid: u32) -> Vec<u32> {
 fn is_gone(pid: &str) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
-        Ok(stat) => stat.rsplit(')').next().unwrap().trim_start().starts_with('Z'),
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .trim_start()
+            .starts_with('Z'),
     }
 }
 
@@ -194,7 +199,13 @@ fn hostile_names_reach_the_hook_byte_for_byte_without_a_shell() {
     ];
     for (i, name) in names.iter().enumerate() {
         let reply = upload_raw(&mut ftp, &[b"STOR ", *name].concat(), b"", &pattern(i));
-        assert_eq!(reply.code, 226, "{}: {}", String::from_utf8_lossy(name), reply.text);
+        assert_eq!(
+            reply.code,
+            226,
+            "{}: {}",
+            String::from_utf8_lossy(name),
+            reply.text
+        );
     }
     let records = hook.wait_records(names.len(), TIMEOUT);
     assert_eq!(records.len(), names.len(), "{records:?}\n{}", server.log());
@@ -207,7 +218,10 @@ fn hostile_names_reach_the_hook_byte_for_byte_without_a_shell() {
             .unwrap_or_else(|| panic!("no run for {}: {records:?}", String::from_utf8_lossy(name)));
         let host = [root.as_os_str().as_bytes(), b"/incoming", &vpath].concat();
         assert_eq!(record.arg, host);
-        assert_eq!(std::fs::read(std::ffi::OsStr::from_bytes(&host)).unwrap(), pattern(i));
+        assert_eq!(
+            std::fs::read(std::ffi::OsStr::from_bytes(&host)).unwrap(),
+            pattern(i)
+        );
         assert_eq!(record.argc, "1");
         assert_eq!(record.user, b"cam");
         assert_eq!(record.peer, "127.0.0.1");
@@ -219,7 +233,11 @@ fn hostile_names_reach_the_hook_byte_for_byte_without_a_shell() {
     }
     for dir in [server.root.path(), hook.records.path(), hook.bin.path()] {
         for planted in ["pwned", "pwned2", "incoming/pwned"] {
-            assert!(!dir.join(planted).exists(), "{planted} in {}", dir.display());
+            assert!(
+                !dir.join(planted).exists(),
+                "{planted} in {}",
+                dir.display()
+            );
         }
     }
 }
@@ -257,10 +275,20 @@ fn stou_and_appe_fire_and_an_aborted_upload_does_not() {
     let records = hook.wait_records(4, TIMEOUT);
     let mut seen: Vec<(String, String)> = records
         .iter()
-        .map(|r| (String::from_utf8_lossy(&r.path).into_owned(), r.size.clone()))
+        .map(|r| {
+            (
+                String::from_utf8_lossy(&r.path).into_owned(),
+                r.size.clone(),
+            )
+        })
         .collect();
     seen.sort();
-    let want = [("/cam.jpg", "5"), ("/last", "1"), ("/log.txt", "3"), ("/log.txt", "7")];
+    let want = [
+        ("/cam.jpg", "5"),
+        ("/last", "1"),
+        ("/log.txt", "3"),
+        ("/log.txt", "7"),
+    ];
     assert_eq!(
         seen,
         want.map(|(p, s)| (p.to_string(), s.to_string())),
@@ -280,7 +308,10 @@ fn a_slow_hook_does_not_slow_uploads() {
         ftp.stor(&format!("f{i}"), b"x");
     }
     let finished = hook.records().len();
-    assert!(finished < 20, "{finished} hooks finished before the uploads did");
+    assert!(
+        finished < 20,
+        "{finished} hooks finished before the uploads did"
+    );
     let records = hook.wait_records(20, Duration::from_secs(60));
     assert_eq!(records.len(), 20, "every upload runs its hook in the end");
     server.finish();
@@ -302,9 +333,16 @@ fn a_hanging_hook_is_killed_with_its_children_at_the_timeout() {
     let read = |f: &str| std::fs::read_to_string(hook.records.path().join(f)).unwrap();
     let (pid, child) = (read("pid"), read("child"));
     assert!(wait_gone(pid.trim()), "the hook {pid} still runs");
-    assert!(wait_gone(child.trim()), "the hook's child {child} still runs");
+    assert!(
+        wait_gone(child.trim()),
+        "the hook's child {child} still runs"
+    );
     // A killed hook is not a failure to report twice, and serving goes on.
-    assert!(!server.log().contains("killed by signal"), "{}", server.log());
+    assert!(
+        !server.log().contains("killed by signal"),
+        "{}",
+        server.log()
+    );
     server.login("cam", "pass").stor("after", b"y");
     let line = "upload hook for \"/after\" still running after upload_hook_timeout (1s): killed";
     assert!(server.wait_for_log(line), "{}", server.log());
@@ -328,7 +366,11 @@ fn the_runner_never_runs_as_root() {
             .collect::<Vec<_>>()
     };
     for key in ["Uid:", "Gid:"] {
-        assert!(!field(key).contains(&"0".to_string()), "{key} {:?}", field(key));
+        assert!(
+            !field(key).contains(&"0".to_string()),
+            "{key} {:?}",
+            field(key)
+        );
     }
     assert_eq!(field("Groups:"), Vec::<String>::new());
     assert_eq!(field("NoNewPrivs:"), vec!["1".to_string()]);
@@ -387,7 +429,14 @@ fn in_inetd_mode_the_runner_holds_no_socket_and_ends_after_the_server() {
     let option = hook.option();
     let (mut server, mut ftp) = inetd(
         &root,
-        &["--anonymous", "-w", "-o", "anon_upload_dir=/", "-o", &option],
+        &[
+            "--anonymous",
+            "-w",
+            "-o",
+            "anon_upload_dir=/",
+            "-o",
+            &option,
+        ],
     );
     let runners = children(server.0.id());
     assert_eq!(runners.len(), 1, "one runner per inetd process");
@@ -415,12 +464,8 @@ fn check_config_names_a_hook_that_cannot_be_run() {
     let root = TempDir::new("hook-check");
     let script = root.write("hook.sh", b"#!/bin/sh\n");
     let missing = root.path().join("missing");
-    let cases = [
-        (script.clone(), "is not an executable file"),
-        (missing, "No such file"),
-        (PathBuf::from("hook.sh"), "is not an absolute path"),
-    ];
-    for (program, reason) in cases {
+    let cases = [script.clone(), missing, PathBuf::from("hook.sh")];
+    for program in cases {
         let option = format!("upload_hook={}", program.display());
         let args = ["-c", "/dev/null", "--check-config", "-r"];
         let mut args = args.to_vec();
@@ -429,11 +474,17 @@ fn check_config_names_a_hook_that_cannot_be_run() {
         assert_eq!(code, 2, "{err}");
         assert!(err.contains("upload_hook"), "{err}");
         assert!(err.contains(&program.display().to_string()), "{err}");
-        assert!(err.contains(reason), "{err}");
+        assert!(
+            err.contains("is not an executable file given by its absolute path"),
+            "{err}"
+        );
     }
     set_mode(&script, 0o755);
     let option = format!("upload_hook={}", script.display());
     let printed = check_config(root.path(), &["-o", &option]);
-    assert!(printed.contains(&format!("upload_hook = {}", script.display())), "{printed}");
+    assert!(
+        printed.contains(&format!("upload_hook = {}", script.display())),
+        "{printed}"
+    );
     assert!(printed.contains("upload_hook_timeout = 60"), "{printed}");
 }

@@ -70,15 +70,16 @@ impl Config {
 /// be an absolute path to an executable regular file.
 fn check_hook(program: &std::path::Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
-    let shown = program.display();
-    if !program.is_absolute() {
-        return Err(format!("{shown} is not an absolute path"));
+    let runnable = program.is_absolute()
+        && std::fs::metadata(program)
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    match runnable {
+        true => Ok(()),
+        false => Err(format!(
+            "{} is not an executable file given by its absolute path",
+            program.display()
+        )),
     }
-    let meta = std::fs::metadata(program).map_err(|e| format!("{shown}: {e}"))?;
-    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
-        return Err(format!("{shown} is not an executable file"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

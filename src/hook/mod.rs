@@ -50,25 +50,16 @@ impl Hook {
     pub fn notify(&self, event: &Event) {
         let peer = event.peer.to_string();
         let fields = [event.under_root, event.user, peer.as_bytes(), event.vpath];
-        let Some(record) = encode(&fields, event.size) else {
-            ::log::warn!(
-                "upload hook: path too long, not run for {}",
-                Quoted(event.vpath)
-            );
-            return;
+        // A pipe write of at most PIPE_BUF bytes is all or nothing.
+        let why = match encode(&fields, event.size) {
+            None => "path too long",
+            Some(record) => match (&self.pipe).write(&record) {
+                Ok(_) => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => "queue full, hooks too slow",
+                Err(_) => "the runner is gone",
+            },
         };
-        match (&self.pipe).write(&record) {
-            Ok(n) if n == record.len() => {}
-            Ok(_) => ::log::error!("upload hook: short write to the runner"),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => ::log::warn!(
-                "upload hook: queue full (hooks too slow), not run for {}",
-                Quoted(event.vpath)
-            ),
-            Err(e) => ::log::error!(
-                "upload hook: runner unreachable ({e}), not run for {}",
-                Quoted(event.vpath)
-            ),
-        }
+        ::log::warn!("upload hook not run for {}: {why}", Quoted(event.vpath));
     }
 }
 
@@ -101,8 +92,9 @@ pub fn start(config: &Config, sockets: &[RawFd]) -> Result<Option<Hook>, String>
         root,
         run_as,
     };
-    let (read, write) = sys::pipe().map_err(|e| format!("upload hook pipe: {e}"))?;
-    match sys::fork().map_err(|e| format!("upload hook runner: {e}"))? {
+    let fail = |e: io::Error| format!("upload hook runner: {e}");
+    let (read, write) = sys::pipe().map_err(fail)?;
+    match sys::fork().map_err(fail)? {
         sys::Forked::Child => {
             drop(write);
             let status = runner::run(&settings, read, sockets);
@@ -110,12 +102,8 @@ pub fn start(config: &Config, sockets: &[RawFd]) -> Result<Option<Hook>, String>
         }
         sys::Forked::Parent(pid) => {
             drop(read);
-            sys::set_nonblocking(write.as_fd(), true)
-                .map_err(|e| format!("upload hook pipe: {e}"))?;
-            ::log::info!(
-                "upload hook {} (runner pid {pid})",
-                settings.program.display()
-            );
+            sys::set_nonblocking(write.as_fd(), true).map_err(fail)?;
+            ::log::info!("upload hook {} (runner pid {pid})", program.display());
             Ok(Some(Hook {
                 pipe: File::from(write),
             }))

@@ -44,17 +44,13 @@ struct Running {
 /// The runner's life; returns its exit status.
 pub(super) fn run(settings: &Settings, pipe: OwnedFd, sockets: &[RawFd]) -> i32 {
     sys::ignore_stop_signals();
-    let null = match detach(sockets) {
+    let null = match detach(sockets).and_then(|null| become_run_as(settings).map(|()| null)) {
         Ok(null) => null,
         Err(e) => {
-            ::log::error!("upload hook runner: {e}");
+            ::log::error!("upload hook runner: {e}; no hooks will run");
             return 1;
         }
     };
-    if let Err(e) = become_run_as(settings) {
-        ::log::error!("upload hook runner: {e}; no hooks will run");
-        return 1;
-    }
     let mut pipe = File::from(pipe);
     let mut running: Vec<Running> = Vec::new();
     let mut open = true;
@@ -65,26 +61,21 @@ pub(super) fn run(settings: &Settings, pipe: OwnedFd, sockets: &[RawFd]) -> i32 
             std::thread::sleep(TICK);
             continue;
         }
-        let wait = if running.is_empty() {
-            -1
-        } else {
-            TICK.as_millis() as i32
+        let wait = match running.is_empty() {
+            true => -1,
+            false => TICK.as_millis() as i32,
         };
-        match sys::wait_readable(pipe.as_fd(), wait) {
+        // A poll error ends the runner like the end of the pipe does.
+        let record = match sys::wait_readable(pipe.as_fd(), wait) {
             Ok(false) => continue,
-            Ok(true) => {}
-            Err(e) => {
-                ::log::error!("upload hook runner: poll: {e}");
-                open = false;
-                continue;
-            }
-        }
-        match read_record(&mut pipe) {
-            Some(body) => {
-                if let Some(hook) = start_hook(settings, &null, &body) {
-                    running.push(hook);
-                }
-            }
+            Ok(true) => read_record(&mut pipe),
+            Err(_) => None,
+        };
+        match record {
+            Some(body) => match start_hook(settings, &null, &body) {
+                Ok(hook) => running.push(hook),
+                Err(why) => ::log::error!("upload hook not run: {why}"),
+            },
             None => open = false,
         }
     }
@@ -95,22 +86,22 @@ pub(super) fn run(settings: &Settings, pipe: OwnedFd, sockets: &[RawFd]) -> i32 
 /// they are the client's connection, which must close when the server ends.
 /// Standard error stays when the log goes there. Returns /dev/null, opened
 /// for the hooks' standard streams.
-fn detach(sockets: &[RawFd]) -> Result<OwnedFd, String> {
+fn detach(sockets: &[RawFd]) -> Result<OwnedFd, &'static str> {
     let null = File::options()
         .read(true)
         .write(true)
         .open("/dev/null")
-        .map_err(|e| format!("/dev/null: {e}"))?;
-    let null = OwnedFd::from(null);
-    let mut targets = vec![0, 1];
-    if !crate::daemon::logs_to_stderr() {
-        targets.push(2);
+        .map(OwnedFd::from)
+        .map_err(|_| "cannot open /dev/null")?;
+    let stdio = if crate::daemon::logs_to_stderr() {
+        2
+    } else {
+        3
+    };
+    for target in 0..stdio {
+        sys::dup_onto(null.as_fd(), target).map_err(|_| "dup2 failed")?;
     }
-    for target in targets {
-        sys::dup_onto(null.as_fd(), target).map_err(|e| format!("dup2: {e}"))?;
-    }
-    let others: Vec<RawFd> = sockets.iter().copied().filter(|&fd| fd > 2).collect();
-    for fd in others {
+    for &fd in sockets.iter().filter(|&&fd| fd > 2) {
         sys::close_fd(fd);
     }
     Ok(null)
@@ -119,106 +110,82 @@ fn detach(sockets: &[RawFd]) -> Result<OwnedFd, String> {
 /// As root: the run-as account, no supplementary groups, and proof that root
 /// cannot come back. Either way, no hook may gain privileges through a
 /// set-user-ID program.
-fn become_run_as(settings: &Settings) -> Result<(), String> {
+fn become_run_as(settings: &Settings) -> Result<(), &'static str> {
     if let Some(account) = &settings.run_as {
         sys::drop_identity(account.uid, account.gid)
-            .map_err(|e| format!("becoming {}: {e}", account.name))?;
+            .map_err(|_| "cannot become the run_as account")?;
     }
     if sys::can_regain_root() {
-        return Err("setuid(0) still works; refusing to run hooks as root".into());
+        return Err("setuid(0) still works");
     }
-    sys::forbid_new_privileges().map_err(|e| format!("PR_SET_NO_NEW_PRIVS: {e}"))
+    sys::forbid_new_privileges().map_err(|_| "PR_SET_NO_NEW_PRIVS failed")
 }
 
-/// One record's body, or None at the end of the pipe (or a broken record,
-/// which cannot be told apart from the next one's start).
+/// One record's body, or None at the end of the pipe (or a record longer
+/// than any the server sends: the stream cannot be trusted after it).
 fn read_record(pipe: &mut File) -> Option<Vec<u8>> {
     let mut len = [0u8; 4];
     pipe.read_exact(&mut len).ok()?;
     let len = u32::from_le_bytes(len) as usize;
-    if len > MAX_RECORD {
-        ::log::error!("upload hook runner: record of {len} bytes; stopping");
-        return None;
-    }
-    let mut body = vec![0; len];
+    let mut body = vec![0; len.min(MAX_RECORD + 1)];
     pipe.read_exact(&mut body).ok()?;
-    Some(body)
+    (len <= MAX_RECORD).then_some(body)
 }
 
-/// Runs the hook for one record; None when it could not be started.
-fn start_hook(settings: &Settings, null: &OwnedFd, body: &[u8]) -> Option<Running> {
-    let Some(([under_root, user, peer, vpath], size)) = decode(body) else {
-        ::log::error!("upload hook runner: malformed record");
-        return None;
-    };
+/// Runs the hook for one record.
+fn start_hook(settings: &Settings, null: &OwnedFd, body: &[u8]) -> Result<Running, &'static str> {
+    let ([under_root, user, peer, vpath], size) = decode(body).ok_or("malformed record")?;
     let mut host = settings.root.as_os_str().as_bytes().to_vec();
     if host.ends_with(b"/") {
         host.pop();
     }
     host.extend_from_slice(&under_root);
-    let exec = (|| {
-        let program = CString::new(settings.program.as_os_str().as_bytes()).ok()?;
-        let env = |name: &str, value: &[u8]| {
-            let mut var = name.as_bytes().to_vec();
-            var.extend_from_slice(value);
-            CString::new(var).ok()
-        };
-        Some(sys::Exec {
-            argv: vec![program.clone(), CString::new(host).ok()?],
-            program,
-            envp: vec![
-                env(PATH, b"")?,
-                env("MINFTPD_USER=", &user)?,
-                env("MINFTPD_PEER=", &peer)?,
-                env("MINFTPD_PATH=", &vpath)?,
-                env("MINFTPD_SIZE=", size.to_string().as_bytes())?,
-            ],
-            null: null.try_clone().ok()?,
-            keep_stderr: crate::daemon::logs_to_stderr(),
-        })
-    })();
-    let Some(exec) = exec else {
-        ::log::error!("upload hook: cannot pass {} to it", Quoted(&vpath));
-        return None;
-    };
-    match sys::spawn(&exec) {
-        Ok(pid) => {
-            ::log::debug!("upload hook for {} started (pid {pid})", Quoted(&vpath));
-            Some(Running {
-                pid,
-                deadline: Instant::now() + settings.timeout,
-                vpath,
-                killed: false,
-            })
-        }
-        Err(e) => {
-            ::log::error!("upload hook for {}: fork: {e}", Quoted(&vpath));
-            None
-        }
+    let nul = "a NUL byte";
+    let program = CString::new(settings.program.as_os_str().as_bytes()).map_err(|_| nul)?;
+    let size = size.to_string();
+    let vars: [(&str, &[u8]); 5] = [
+        (PATH, b""),
+        ("MINFTPD_USER=", &user),
+        ("MINFTPD_PEER=", &peer),
+        ("MINFTPD_PATH=", &vpath),
+        ("MINFTPD_SIZE=", size.as_bytes()),
+    ];
+    let mut envp = Vec::with_capacity(vars.len());
+    for (name, value) in vars {
+        envp.push(CString::new([name.as_bytes(), value].concat()).map_err(|_| nul)?);
     }
+    let exec = sys::Exec {
+        argv: vec![program.clone(), CString::new(host).map_err(|_| nul)?],
+        program,
+        envp,
+        null: null.try_clone().map_err(|_| "out of descriptors")?,
+        keep_stderr: crate::daemon::logs_to_stderr(),
+    };
+    let pid = sys::spawn(&exec).map_err(|_| "fork failed")?;
+    ::log::debug!("upload hook for {} started (pid {pid})", Quoted(&vpath));
+    Ok(Running {
+        pid,
+        deadline: Instant::now() + settings.timeout,
+        vpath,
+        killed: false,
+    })
 }
 
-/// Reaps the hooks that ended and logs those that failed.
+/// Reaps the hooks that ended and logs those that failed (127: the program
+/// could not be run).
 fn reap(running: &mut Vec<Running>) {
     while let Some((pid, ended)) = sys::reap_any() {
         let Some(at) = running.iter().position(|r| r.pid == pid) else {
             continue;
         };
         let hook = running.swap_remove(at);
-        let what = Quoted(&hook.vpath);
-        match ended {
-            sys::Ended::Exited(0) => ::log::debug!("upload hook for {what} done"),
-            sys::Ended::Exited(127) => {
-                ::log::warn!("upload hook for {what} exited with status 127 (could it be run?)")
-            }
-            sys::Ended::Exited(status) => {
-                ::log::warn!("upload hook for {what} exited with status {status}")
-            }
-            sys::Ended::Signalled(_) if hook.killed => {}
-            sys::Ended::Signalled(signal) => {
-                ::log::warn!("upload hook for {what} killed by signal {signal}")
-            }
-        }
+        let (how, n) = match ended {
+            sys::Ended::Exited(0) => continue,
+            sys::Ended::Signalled(_) if hook.killed => continue,
+            sys::Ended::Exited(status) => ("exited with status", status),
+            sys::Ended::Signalled(signal) => ("killed by signal", signal),
+        };
+        ::log::warn!("upload hook for {} {how} {n}", Quoted(&hook.vpath));
     }
 }
 
