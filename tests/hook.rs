@@ -488,3 +488,46 @@ fn check_config_names_a_hook_that_cannot_be_run() {
     );
     assert!(printed.contains("upload_hook_timeout = 60"), "{printed}");
 }
+
+#[test]
+fn socket_activated_uploads_run_the_hook() {
+    if !have("systemd-socket-activate") || !have("curl") {
+        return skip("systemd-socket-activate and curl");
+    }
+    let hook = Hook::new("");
+    let option = hook.option();
+    let args = ["-w", "-o", "anon_upload_dir=/", "-o", &option];
+    // Accept=no hands over the listener, Accept=yes each connection.
+    for (i, accept) in [&[][..], &["-a"][..]].into_iter().enumerate() {
+        let root = TempDir::new("hook-activated");
+        let port = free_port();
+        let _activator = socket_activate(port, accept, &args, &root);
+        let url = format!("ftp://127.0.0.1:{port}/up{i}.txt");
+        let file = hook.bin.write("upload.txt", b"activated");
+        curl_ok(&["-T", file.to_str().unwrap(), &url]);
+        let records = hook.wait_records(i + 1, TIMEOUT);
+        assert_eq!(records.len(), i + 1, "accept {accept:?}");
+        assert!(records
+            .iter()
+            .any(|r| r.path == format!("/up{i}.txt").as_bytes()));
+    }
+}
+
+#[test]
+fn the_runner_ends_with_the_server_on_sigterm() {
+    let hook = Hook::new("");
+    let (mut server, _etc) = cam_server(&hook, &[]);
+    let runners = children(server.pid());
+    assert_eq!(runners.len(), 1);
+    server.signal("TERM");
+    assert!(server.wait_exit().is_some(), "the server exits on SIGTERM");
+    assert!(
+        wait_gone(&runners[0].to_string()),
+        "the runner outlived the server"
+    );
+    assert!(
+        !server.log().contains("upload hook runner"),
+        "{}",
+        server.log()
+    );
+}
