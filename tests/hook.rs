@@ -22,6 +22,7 @@ struct Record {
     path: Vec<u8>,
     size: String,
     uid: String,
+    env: String,
 }
 
 /// A hook script in a directory of its own; its records go to `records`
@@ -47,6 +48,7 @@ impl Hook {
              printf '%s' \"$MINFTPD_PATH\" > \"$d/path\"\n\
              printf '%s' \"$MINFTPD_SIZE\" > \"$d/size\"\n\
              id -u > \"$d/uid\"\n\
+             env > \"$d/env\"\n\
              {body}\n\
              mv \"$d\" {r}/done.$$\n"
         );
@@ -81,6 +83,7 @@ impl Hook {
                 path: read(&d, "path"),
                 size: text(&d, "size"),
                 uid: text(&d, "uid"),
+                env: text(&d, "env"),
             });
         }
         out
@@ -230,6 +233,8 @@ fn hostile_names_reach_the_hook_byte_for_byte_without_a_shell() {
             assert_eq!(record.uid, uid, "the hook runs as the run-as account");
         }
         assert_ne!(record.uid, "0");
+        // Nothing of the server's environment (cargo sets CARGO_* for us).
+        assert!(!record.env.contains("CARGO"), "{}", record.env);
     }
     for dir in [server.root.path(), hook.records.path(), hook.bin.path()] {
         for planted in ["pwned", "pwned2", "incoming/pwned"] {
@@ -487,6 +492,25 @@ fn check_config_names_a_hook_that_cannot_be_run() {
         "{printed}"
     );
     assert!(printed.contains("upload_hook_timeout = 60"), "{printed}");
+    if is_root() {
+        // Executable by root alone: the run-as account could not run it.
+        set_mode(&script, 0o700);
+        let root_arg = root.path().to_str().unwrap();
+        let args = [
+            "-c",
+            "/dev/null",
+            "--check-config",
+            "-r",
+            root_arg,
+            "-o",
+            &option,
+        ];
+        let err = String::from_utf8_lossy(&run(BIN, &args).stderr).into_owned();
+        assert!(
+            err.contains("upload_hook: ") && err.contains("cannot be run by"),
+            "{err}"
+        );
+    }
 }
 
 #[test]
