@@ -99,7 +99,8 @@ pub fn start(mut config: Config, inetd: bool, implicit_tls: bool) -> Result<(), 
     };
     // Nothing a parent leaked (an fd to /etc, a socket) may follow us into the
     // chroot: from here on every open descriptor is one we opened.
-    sys::close_inherited_fds(&sockets.raw_fds()).map_err(runtime)?;
+    let socket_fds = sockets.raw_fds();
+    sys::close_inherited_fds(&socket_fds).map_err(runtime)?;
 
     // 3. everything outside the served root: logs, accounts, the root itself
     let stderr_unusable = !crate::log::stderr_is_journal()
@@ -124,6 +125,11 @@ pub fn start(mut config: Config, inetd: bool, implicit_tls: bool) -> Result<(), 
         Ok(limit) => check_nofile_limit(&config, &sockets, limit),
         Err(e) => ::log::warn!("cannot raise the open file limit: {e}"),
     }
+    // The hook's runner: forked here, while the process has one thread and
+    // runs as it was started, before the accounts and keys are read (so the
+    // runner holds none), the chroot, the privilege drop, the pool and the
+    // sandbox; it becomes the run-as account itself.
+    let hook = crate::hook::start(&config, &socket_fds).map_err(Failure::Config)?;
     let xferlog = match &config.xferlog_file {
         Some(path) => {
             Some(crate::log::XferLog::open(path).map_err(|e| Failure::Config(e.to_string()))?)
@@ -178,6 +184,7 @@ pub fn start(mut config: Config, inetd: bool, implicit_tls: bool) -> Result<(), 
         users: RwLock::new(Arc::new(users)),
         data,
         xferlog,
+        hook,
         shutdown: AtomicBool::new(false),
         waiting,
         #[cfg(feature = "tls")]

@@ -11,6 +11,7 @@ pub mod data;
 pub mod entries;
 pub mod fs;
 pub mod glob;
+pub mod hook;
 pub mod listing;
 pub mod log;
 pub mod privilege;

@@ -397,6 +397,7 @@ mod tests {
                 proxy: None,
             },
             xferlog: None,
+            hook: None,
             shutdown: AtomicBool::new(false),
             waiting: session::Waiting::new(max_clients, Duration::from_secs(60)),
             #[cfg(feature = "tls")]

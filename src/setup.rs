@@ -26,6 +26,8 @@ enum Need {
     Read,
     /// Create and remove entries in it (w and x).
     Write,
+    /// Run it as a program (r and x: a script is read by its interpreter).
+    Run,
 }
 
 /// Every warning for `config` with `users` (the accounts in no particular order).
@@ -50,6 +52,9 @@ pub fn warnings(config: &Config, users: &Users) -> Vec<String> {
         return out;
     };
     check_dir(&mut out, &who, "the served root", &config.root, Need::Read);
+    if let Some(hook) = &config.upload_hook {
+        check_dir(&mut out, &who, "upload_hook", hook, Need::Run);
+    }
     if config.anonymous_enable {
         let anon = under(&config.root, &config.anon_root);
         let what = format!("anon_root {}", config.anon_root);
@@ -97,7 +102,8 @@ fn check_exists(out: &mut Vec<String>, what: &str, path: &Path, hint: &str) -> b
     false
 }
 
-/// Warns when `who` cannot do `need` in the directory `path`.
+/// Warns when `who` cannot do `need` in the directory (or, to run it, the
+/// program) `path`.
 fn check_dir(out: &mut Vec<String>, who: &RunAs, what: &str, path: &Path, need: Need) {
     let Ok(meta) = std::fs::metadata(path) else {
         return;
@@ -115,6 +121,10 @@ fn check_dir(out: &mut Vec<String>, who: &RunAs, what: &str, path: &Path, need: 
             "{what}: {} is not writable by {name}, the account minftpd runs as, so uploads there fail (chown {name} it)",
             path.display()
         ),
+        Need::Run => format!(
+            "{what}: {} cannot be run by {name}, the account hooks run as (chmod a+rx it)",
+            path.display()
+        ),
     });
 }
 
@@ -129,7 +139,7 @@ fn allows(who: &RunAs, meta: &std::fs::Metadata, need: Need) -> bool {
         mode
     };
     let wanted = match need {
-        Need::Read => 0o5,
+        Need::Read | Need::Run => 0o5,
         Need::Write => 0o3,
     };
     bits & wanted == wanted

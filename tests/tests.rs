@@ -10,6 +10,7 @@ mod deploy;
 mod features;
 mod fs_hostile;
 mod hardening;
+mod hook;
 mod listings;
 mod prelogin;
 mod protocol;

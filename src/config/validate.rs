@@ -36,6 +36,9 @@ impl Config {
             .map_err(|(key, reason)| err(key, reason))?;
         self.validate_tls()
             .map_err(|(key, reason)| err(key, reason))?;
+        if let Some(program) = &self.upload_hook {
+            check_hook(program).map_err(|reason| err("upload_hook", reason))?;
+        }
         if !self.root.is_dir() {
             return Err(err(
                 "root",
@@ -60,6 +63,22 @@ impl Config {
         let ip = IpAddr::V4(ip);
         self.pasv_address = Some(ip);
         Ok(Some((name, ip)))
+    }
+}
+
+/// The hook is run by path with execve, no shell and no PATH search: it must
+/// be an absolute path to an executable regular file.
+fn check_hook(program: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = program.is_absolute()
+        && std::fs::metadata(program)
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    match runnable {
+        true => Ok(()),
+        false => Err(format!(
+            "{} is not an executable file given by its absolute path",
+            program.display()
+        )),
     }
 }
 

@@ -23,13 +23,15 @@ mod files;
 mod login;
 mod secure;
 mod transfer;
+mod upload;
 mod waiting;
 
 pub use control::MAX_LINE;
 use control::{Control, ControlStream, Input, SHUTDOWN_CHECK};
 use login::PreLogin;
 use secure::Secure;
-use transfer::{ListKind, StoreKind};
+use transfer::ListKind;
+use upload::StoreKind;
 pub use waiting::{Ticket, Waiting};
 
 /// What every session shares: the configuration, the served root and the
@@ -40,6 +42,8 @@ pub struct Context {
     pub users: RwLock<Arc<Users>>,
     pub data: data::Settings,
     pub xferlog: Option<crate::log::XferLog>,
+    /// The upload hook's pipe to its runner (`upload_hook`).
+    pub hook: Option<crate::hook::Hook>,
     /// Set on SIGTERM/SIGINT: idle sessions say 421 and close.
     pub shutdown: AtomicBool,
     /// Sessions that have not logged in yet (see `waiting.rs`).

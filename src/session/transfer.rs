@@ -3,6 +3,7 @@
 //! refused) and chooses sizes and pace: rate limits, accept and stall timeouts bound them.
 //! A listing's last component may be a wildcard pattern: glob.rs bounds its length and cost.
 
+use super::upload::{StoreKind, Target};
 use super::{from_fs, fs_error, now, r, show, Reply, Session};
 use crate::auth::Write;
 use crate::command::EpsvArg;
@@ -324,12 +325,17 @@ impl Session<'_> {
         let mut watch = data::Watch::new(&mut self.ctl, self.ctx.data.data_timeout, rate);
         let mut outcome = data::receive(&mut sock, target.file(), ascii, &mut watch);
         drop(sock);
+        let mut size = 0;
         if let Ok(moved) = outcome {
+            size = target.final_len(offset + moved);
             if let Err(e) = target.finish(offset + moved, self.ctx.config.fsync_uploads) {
                 outcome = Err((Failure::File(e), moved));
             }
         }
         self.log_transfer(kind.verb(), &vpath, &outcome, started);
+        if outcome.is_ok() {
+            self.run_upload_hook(&vpath, size);
+        }
         self.finish_transfer(outcome, "Transfer complete.")
     }
 
@@ -555,55 +561,6 @@ pub(super) fn write_listing(
         prefix: listed.prefix,
     };
     entries::write_dir(out, &mut dir, shape, &st, follow)
-}
-
-/// Where an upload goes.
-pub(super) enum Target {
-    New(Upload),
-    InPlace { file: std::fs::File, truncate: bool },
-}
-
-impl Target {
-    fn file(&mut self) -> &mut std::fs::File {
-        match self {
-            Target::New(upload) => &mut upload.file,
-            Target::InPlace { file, .. } => file,
-        }
-    }
-
-    /// Makes a finished upload visible (or, for REST+STOR, cuts what lay
-    /// beyond the new end).
-    fn finish(self, end: u64, fsync: bool) -> io::Result<()> {
-        match self {
-            Target::New(upload) => upload.commit(fsync),
-            Target::InPlace { file, truncate } => {
-                if truncate {
-                    file.set_len(end)?;
-                }
-                if fsync {
-                    file.sync_all()?;
-                }
-                Ok(())
-            }
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum StoreKind {
-    Replace,
-    Append,
-    Unique,
-}
-
-impl StoreKind {
-    fn verb(self) -> &'static str {
-        match self {
-            StoreKind::Replace => "STOR",
-            StoreKind::Append => "APPE",
-            StoreKind::Unique => "STOU",
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
