@@ -162,6 +162,7 @@ pub fn start(mut config: Config, inetd: bool, implicit_tls: bool) -> Result<(), 
         config.max_clients,
         Duration::from_secs(config.login_timeout),
     );
+    let bans = crate::ban::Bans::new(config.ban_after, Duration::from_secs(config.ban_time));
     let ctx = Arc::new(session::Context {
         config,
         root,
@@ -170,6 +171,7 @@ pub fn start(mut config: Config, inetd: bool, implicit_tls: bool) -> Result<(), 
         xferlog,
         shutdown: AtomicBool::new(false),
         waiting,
+        bans,
         #[cfg(feature = "tls")]
         tls: certs,
     });

@@ -4,6 +4,7 @@
 
 pub mod activation;
 pub mod auth;
+pub mod ban;
 pub mod command;
 pub mod config;
 pub mod daemon;

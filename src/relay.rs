@@ -90,7 +90,7 @@ pub struct Relay {
 }
 
 impl Relay {
-    fn trusts(&self, ip: IpAddr) -> bool {
+    pub fn trusts(&self, ip: IpAddr) -> bool {
         self.from.iter().any(|net| net.contains(ip))
     }
 }

@@ -5,6 +5,7 @@ mod common;
 
 mod accounts;
 mod admin_logs;
+mod ban;
 mod clients;
 mod deploy;
 mod features;

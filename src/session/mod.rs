@@ -44,6 +44,8 @@ pub struct Context {
     pub shutdown: AtomicBool,
     /// Sessions that have not logged in yet (see `waiting.rs`).
     pub waiting: Waiting,
+    /// Failed logins per address and the bans they earned (`ban_after`).
+    pub bans: crate::ban::Bans,
     /// The certificate (tls = yes or required), replaced on SIGHUP.
     #[cfg(feature = "tls")]
     pub tls: Option<crate::tls::Certs>,
