@@ -9,6 +9,7 @@ pub mod command;
 pub mod config;
 pub mod daemon;
 pub mod data;
+pub mod digest;
 pub mod entries;
 pub mod fs;
 pub mod glob;

@@ -10,6 +10,7 @@ mod clients;
 mod deploy;
 mod features;
 mod fs_hostile;
+mod hash;
 mod listings;
 mod protocol;
 mod proxy;

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod control;
 mod files;
+mod hash;
 mod login;
 mod secure;
 mod transfer;
@@ -121,6 +122,8 @@ struct Session<'a> {
     failures: u32,
     /// The MLSx facts chosen with OPTS MLST.
     facts: u8,
+    /// The algorithm chosen with OPTS HASH.
+    hash_algo: crate::digest::Algo,
     umask: u32,
     idle_timeout: Duration,
     /// USER/PASS must succeed before this.
@@ -187,6 +190,7 @@ pub fn run(stream: TcpStream, ctx: &Context, start: Start, release_slot: &dyn Fn
         epsv_all: false,
         failures: 0,
         facts: listing::ALL_FACTS,
+        hash_algo: crate::digest::Algo::Sha256,
         umask: ctx.config.umask,
         idle_timeout: Duration::from_secs(ctx.config.idle_timeout),
         login_deadline: started + Duration::from_secs(ctx.config.login_timeout),
@@ -383,6 +387,7 @@ impl Session<'_> {
             Command::Mlsd(arg) => self.list(&arg, ListKind::Mlsd)?,
             Command::Mlst(path) => self.mlst(&path),
             Command::Size(path) => self.size(&path),
+            Command::Hash(path) => self.hash(&path)?,
             Command::Mdtm(path) => self.mdtm(&path),
             Command::Mfmt(time, path) => self.mfmt(time, &path),
             Command::Site(arg) => self.site(&arg),
@@ -390,7 +395,7 @@ impl Session<'_> {
             Command::Stat(path) => self.stat(&path)?,
             Command::Help(_) => r(HELP, HELP_TEXT),
             Command::Noop => r(OK, "NOOP ok."),
-            Command::Feat => r(STATUS, self.features()),
+            Command::Feat => r(STATUS, self.mark_hash_choice(self.features())),
             Command::Opts(arg) => self.opts(&arg),
             Command::Host(_) if self.identity.is_some() => {
                 r(BAD_SEQUENCE, "HOST must come before login.")
@@ -407,7 +412,8 @@ impl Session<'_> {
         Ok(Flow::Continue)
     }
 
-    /// OPTS UTF8 and OPTS MLST (the facts MLSx list); anything else is refused.
+    /// OPTS UTF8, OPTS MLST (the facts MLSx list) and OPTS HASH (its
+    /// algorithm); anything else is refused.
     fn opts(&mut self, arg: &[u8]) -> Reply {
         let text = String::from_utf8_lossy(arg);
         let (option, value) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
@@ -417,6 +423,7 @@ impl Session<'_> {
         ) {
             ("UTF8", "ON" | "") => r(OK, "Always in UTF8 mode."),
             ("UTF8", "OFF") => r(OK, "Names are passed through as bytes."),
+            ("HASH", _) => self.opts_hash(value),
             ("MLST", _) => {
                 self.facts = listing::select_facts(value);
                 r(OK, format!("MLST OPTS {}", listing::fact_list(self.facts)))
@@ -449,12 +456,12 @@ fn from_fs(e: &io::Error) -> Reply {
     r(code, text)
 }
 
-const FEATURES: &str = "Features:\nEPRT\nEPSV\nMDTM\nMFMT\nMLST type*;size*;modify*;perm*;unix.mode*;unique*;\nPASV\nREST STREAM\nSIZE\nTVFS\nUTF8\nEnd";
+const FEATURES: &str = "Features:\nEPRT\nEPSV\nHASH SHA-256*;SHA-512;SHA-1;MD5;CRC32\nMDTM\nMFMT\nMLST type*;size*;modify*;perm*;unix.mode*;unique*;\nPASV\nREST STREAM\nSIZE\nTVFS\nUTF8\nEnd";
 
 const HELP_TEXT: &str = "The following commands are recognized:\n\
-ABOR ACCT ALLO APPE CDUP CWD  DELE EPRT EPSV FEAT HELP HOST LIST MDTM MFMT MKD\n\
-MLSD MLST MODE NLST NOOP OPTS PASS PASV PORT PWD  QUIT REIN REST RETR RMD  RNFR\n\
-RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD XPWD XRMD\n\
+ABOR ACCT ALLO APPE CDUP CWD  DELE EPRT EPSV FEAT HASH HELP HOST LIST MDTM MFMT\n\
+MKD  MLSD MLST MODE NLST NOOP OPTS PASS PASV PORT PWD  QUIT REIN REST RETR RMD\n\
+RNFR RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD XPWD XRMD\n\
 Help OK.";
 
 #[cfg(test)]

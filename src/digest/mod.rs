@@ -1,0 +1,206 @@
+//! The digests HASH offers (draft-bryan-ftp-hash), written here so the default build
+//! needs no crypto dependency: SHA-256, SHA-512, SHA-1, MD5 and CRC-32. A client
+//! chooses the algorithm (one of these five names) and the file; every algorithm keeps
+//! a fixed-size state, so only the file's length decides the work, and the caller paces it.
+
+mod crc32;
+mod md5;
+mod sha1;
+mod sha256;
+mod sha512;
+
+/// An algorithm HASH can use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algo {
+    Sha256,
+    Sha512,
+    Sha1,
+    Md5,
+    Crc32,
+}
+
+impl Algo {
+    /// All of them, the default first, in the order FEAT lists them.
+    pub const ALL: [Algo; 5] = [
+        Algo::Sha256,
+        Algo::Sha512,
+        Algo::Sha1,
+        Algo::Md5,
+        Algo::Crc32,
+    ];
+
+    /// The name the draft gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algo::Sha256 => "SHA-256",
+            Algo::Sha512 => "SHA-512",
+            Algo::Sha1 => "SHA-1",
+            Algo::Md5 => "MD5",
+            Algo::Crc32 => "CRC32",
+        }
+    }
+
+    /// The algorithm a client names, in any case.
+    pub fn parse(name: &str) -> Option<Algo> {
+        Algo::ALL
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name.trim()))
+    }
+
+    pub fn start(self) -> Digest {
+        match self {
+            Algo::Sha256 => Digest::Sha256(sha256::Sha256::new()),
+            Algo::Sha512 => Digest::Sha512(Box::new(sha512::Sha512::new())),
+            Algo::Sha1 => Digest::Sha1(sha1::Sha1::new()),
+            Algo::Md5 => Digest::Md5(md5::Md5::new()),
+            Algo::Crc32 => Digest::Crc32(crc32::Crc32::new()),
+        }
+    }
+}
+
+/// A digest being computed.
+pub enum Digest {
+    Sha256(sha256::Sha256),
+    Sha512(Box<sha512::Sha512>),
+    Sha1(sha1::Sha1),
+    Md5(md5::Md5),
+    Crc32(crc32::Crc32),
+}
+
+impl Digest {
+    pub fn update(&mut self, data: &[u8]) {
+        match self {
+            Digest::Sha256(d) => d.update(data),
+            Digest::Sha512(d) => d.update(data),
+            Digest::Sha1(d) => d.update(data),
+            Digest::Md5(d) => d.update(data),
+            Digest::Crc32(d) => d.update(data),
+        }
+    }
+
+    /// The digest in lower-case hex, as HASH replies with it.
+    pub fn finish_hex(self) -> String {
+        let bytes = match self {
+            Digest::Sha256(d) => d.finish(),
+            Digest::Sha512(d) => d.finish(),
+            Digest::Sha1(d) => d.finish(),
+            Digest::Md5(d) => d.finish(),
+            Digest::Crc32(d) => d.finish(),
+        };
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// The block buffering and padding SHA-1, SHA-2 and MD5 share: whole blocks go to
+/// `compress`; the end is 0x80, zeros, and the length in bits in the last 8 bytes
+/// (SHA-512's 16-byte length has its upper half zero below 2^61 bytes).
+struct Blocks<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+    total: u64,
+}
+
+impl<const N: usize> Blocks<N> {
+    fn new() -> Self {
+        Blocks {
+            buf: [0; N],
+            len: 0,
+            total: 0,
+        }
+    }
+
+    fn update(&mut self, mut data: &[u8], mut compress: impl FnMut(&[u8; N])) {
+        self.total = self.total.wrapping_add(data.len() as u64);
+        while !data.is_empty() {
+            let take = (N - self.len).min(data.len());
+            self.buf[self.len..self.len + take].copy_from_slice(&data[..take]);
+            self.len += take;
+            data = &data[take..];
+            if self.len == N {
+                compress(&self.buf);
+                self.len = 0;
+            }
+        }
+    }
+
+    fn pad(&mut self, big_endian: bool, mut compress: impl FnMut(&[u8; N])) {
+        let bits = self.total.wrapping_mul(8);
+        self.update(&[0x80], &mut compress);
+        while self.len != N - 8 {
+            self.update(&[0], &mut compress);
+        }
+        let len = if big_endian {
+            bits.to_be_bytes()
+        } else {
+            bits.to_le_bytes()
+        };
+        self.update(&len, &mut compress);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(algo: Algo, parts: &[&[u8]]) -> String {
+        let mut digest = algo.start();
+        for part in parts {
+            digest.update(part);
+        }
+        digest.finish_hex()
+    }
+
+    /// The FIPS 180 and RFC 1321 examples, and CRC-32's check value.
+    #[test]
+    fn standard_test_vectors() {
+        let abc: &[&[u8]] = &[b"abc"];
+        let empty: &[&[u8]] = &[];
+        let two_blocks: &[&[u8]] = &[b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"];
+        let cases = [
+            (Algo::Sha256, abc, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+            (Algo::Sha256, empty, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+            (Algo::Sha256, two_blocks, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"),
+            (Algo::Sha512, abc, "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"),
+            (Algo::Sha512, empty, "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e"),
+            (Algo::Sha1, abc, "a9993e364706816aba3e25717850c26c9cd0d89d"),
+            (Algo::Sha1, two_blocks, "84983e441c3bd26ebaae4aa1f95129e5e54670f1"),
+            (Algo::Md5, empty, "d41d8cd98f00b204e9800998ecf8427e"),
+            (Algo::Md5, abc, "900150983cd24fb0d6963f7d28e17f72"),
+            (Algo::Md5, &[b"12345678901234567890123456789012345678901234567890123456789012345678901234567890"], "57edf4a22be3c955ac49da2e2107b67a"),
+            (Algo::Crc32, &[b"123456789"], "cbf43926"),
+            (Algo::Crc32, empty, "00000000"),
+        ];
+        for (algo, parts, want) in cases {
+            assert_eq!(hex(algo, parts), want, "{algo:?} of {parts:?}");
+        }
+    }
+
+    #[test]
+    fn a_million_a_in_uneven_pieces() {
+        let piece = [b'a'; 997];
+        let mut sha256 = Algo::Sha256.start();
+        let mut sha512 = Algo::Sha512.start();
+        let mut left = 1_000_000;
+        while left > 0 {
+            let n = left.min(piece.len());
+            sha256.update(&piece[..n]);
+            sha512.update(&piece[..n]);
+            left -= n;
+        }
+        assert_eq!(
+            sha256.finish_hex(),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
+        );
+        assert_eq!(sha512.finish_hex(), "e718483d0ce769644e2e42c7bc15b4638e1f98b13b2044285632a803afa973ebde0ff244877ea60a4cb0432ce577c31beb009c5c2c49aa2e4eadb217ad8cc09b");
+    }
+
+    #[test]
+    fn names_parse_in_any_case() {
+        assert_eq!(Algo::parse("sha-256"), Some(Algo::Sha256));
+        assert_eq!(Algo::parse("CRC32"), Some(Algo::Crc32));
+        assert_eq!(Algo::parse("SHA256"), None);
+        for algo in Algo::ALL {
+            assert_eq!(Algo::parse(algo.name()), Some(algo));
+        }
+    }
+}
