@@ -5,8 +5,7 @@
 //! `CAPACITY` addresses, the oldest forgotten first, so a spray cannot grow memory; only
 //! an address's own failures count toward its ban.
 
-use std::collections::hash_map::Entry as Slot;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -14,41 +13,40 @@ use std::time::{Duration, Instant};
 /// Addresses remembered at most.
 pub const CAPACITY: usize = 4096;
 
+/// When the table is full, it keeps this many of the newest addresses.
+const KEEP: u64 = CAPACITY as u64 * 7 / 8;
+
 /// The 421 text a banned address is refused with.
 pub const REFUSAL: &str = "Too many failed logins from your address; try again later.";
 
 /// What is known of one address.
 struct Entry {
     /// Failures since `since`.
-    failures: u32,
+    failures: u64,
     /// The first failure counted; failures older than `ban_time` start anew.
     since: Instant,
     /// Refused until then, when banned.
     until: Option<Instant>,
-    /// Its place in `Table::order`, which may also hold stale places.
+    /// When it entered the table: the n-th address to enter has stamp n.
     stamp: u64,
 }
 
 #[derive(Default)]
 struct Table {
     entries: HashMap<IpAddr, Entry>,
-    /// Addresses in the order they entered the table, oldest first, each with
-    /// the stamp it entered with (a removed and re-entered address leaves a
-    /// stale place behind, skipped when met).
-    order: VecDeque<(IpAddr, u64)>,
     next_stamp: u64,
 }
 
 /// The failed-login table every session shares.
 pub struct Bans {
-    after: u32,
+    after: u64,
     time: Duration,
     table: Mutex<Table>,
 }
 
 impl Bans {
     /// `after` failures within `time` ban for `time`; `after` 0 turns the ban off.
-    pub fn new(after: u32, time: Duration) -> Bans {
+    pub fn new(after: u64, time: Duration) -> Bans {
         Bans {
             after,
             time,
@@ -90,20 +88,19 @@ impl Bans {
     fn failed_at(&self, ip: IpAddr, now: Instant) -> bool {
         let mut table = self.table();
         let table = &mut *table;
-        let entry = match table.entries.entry(ip) {
-            Slot::Occupied(slot) => slot.into_mut(),
-            Slot::Vacant(slot) => {
-                let stamp = table.next_stamp;
-                table.next_stamp += 1;
-                table.order.push_back((ip, stamp));
-                slot.insert(Entry {
-                    failures: 0,
-                    since: now,
-                    until: None,
-                    stamp,
-                })
-            }
-        };
+        if table.entries.len() >= CAPACITY && !table.entries.contains_key(&ip) {
+            table.forget_oldest(now);
+        }
+        let stamp = table.next_stamp;
+        let entry = table.entries.entry(ip).or_insert(Entry {
+            failures: 0,
+            since: now,
+            until: None,
+            stamp,
+        });
+        if entry.stamp == stamp {
+            table.next_stamp += 1;
+        }
         if let Some(until) = entry.until {
             if now < until {
                 return true;
@@ -128,7 +125,6 @@ impl Bans {
                 self.time.as_secs()
             );
         }
-        table.shrink(now);
         banned
     }
 
@@ -140,32 +136,28 @@ impl Bans {
 }
 
 impl Table {
-    /// Forgets the oldest addresses while there are more than `CAPACITY`
-    /// (an ended ban is logged as such, a running one as cut short), and
-    /// drops stale places so `order` stays bounded too.
-    fn shrink(&mut self, now: Instant) {
-        while self.entries.len() > CAPACITY {
-            let Some((ip, stamp)) = self.order.pop_front() else {
-                break;
-            };
-            if self.entries.get(&ip).is_some_and(|e| e.stamp == stamp) {
-                if let Some(until) = self.entries.remove(&ip).and_then(|e| e.until) {
-                    log_end(
-                        ip,
-                        if now < until {
-                            "cut short: table full"
-                        } else {
-                            "ended"
-                        },
-                    );
-                }
+    /// Makes room: forgets every address but the `KEEP` newest. Stamps count
+    /// up by one per address, so those are the ones stamped in the last
+    /// `KEEP`; one pass every `CAPACITY - KEEP` new addresses keeps a spray
+    /// cheap. An ended ban is logged as such, a running one as cut short.
+    fn forget_oldest(&mut self, now: Instant) {
+        let oldest_kept = self.next_stamp.saturating_sub(KEEP);
+        self.entries.retain(|ip, entry| {
+            if entry.stamp >= oldest_kept {
+                return true;
             }
-        }
-        if self.order.len() > 2 * CAPACITY {
-            let entries = &self.entries;
-            self.order
-                .retain(|(ip, stamp)| entries.get(ip).is_some_and(|e| e.stamp == *stamp));
-        }
+            if let Some(until) = entry.until {
+                log_end(
+                    *ip,
+                    if now < until {
+                        "cut short: table full"
+                    } else {
+                        "ended"
+                    },
+                );
+            }
+            false
+        });
     }
 }
 
@@ -232,7 +224,6 @@ mod tests {
         }
         let table = bans.table();
         assert!(table.entries.len() <= CAPACITY);
-        assert!(table.order.len() <= 2 * CAPACITY + 1);
         assert!(
             table.entries.contains_key(&ip(99_999)),
             "the newest is kept"
@@ -241,14 +232,18 @@ mod tests {
     }
 
     #[test]
-    fn the_oldest_ban_is_forgotten_first_when_full() {
+    fn the_oldest_bans_are_forgotten_first_when_full() {
         let bans = Bans::new(1, Duration::from_secs(900));
         let t = Instant::now();
         for n in 0..=CAPACITY as u32 {
             assert!(bans.failed_at(ip(n), t));
         }
+        // Room was made for the newest by forgetting the oldest eighth.
+        let forgotten = (CAPACITY as u64 - KEEP) as u32;
         assert!(!bans.refuses_at(ip(0), t));
-        assert!(bans.refuses_at(ip(1), t));
+        assert!(!bans.refuses_at(ip(forgotten - 1), t));
+        assert!(bans.refuses_at(ip(forgotten), t));
         assert!(bans.refuses_at(ip(CAPACITY as u32), t));
+        assert_eq!(bans.len(), KEEP as usize + 1);
     }
 }

@@ -101,7 +101,7 @@ pub struct Config {
     pub connect_timeout: u64,
     pub login_fail_delay: u64,
     pub max_login_fails: u32,
-    pub ban_after: u32,
+    pub ban_after: u64,
     pub ban_time: u64,
     pub umask: u32,
     pub banner: String,
@@ -327,7 +327,7 @@ impl Config {
             "connect_timeout" => self.connect_timeout = parse_positive(value)? as u64,
             "login_fail_delay" => self.login_fail_delay = parse_num(value, "seconds")?,
             "max_login_fails" => self.max_login_fails = parse_positive(value)? as u32,
-            "ban_after" => self.ban_after = parse_num(value, "a number of failed logins")?,
+            "ban_after" => self.ban_after = parse_num(value, "a number")?,
             "ban_time" => self.ban_time = parse_positive(value)? as u64,
             "umask" => self.umask = parse_umask(value)?,
             "banner" => {

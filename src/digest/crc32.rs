@@ -1,16 +1,18 @@
 //! CRC-32 (IEEE 802.3, as zlib and cksfv compute it), for HASH; a checksum, not a
-//! digest. Input is file bytes a client may have uploaded; one table of 256 words,
-//! built at compile time.
+//! digest. Input is file bytes a client may have uploaded; a table of 16 words, half
+//! a byte at a time: a sixteenth of the usual table's size, fast enough beside disk reads.
 
-const TABLE: [u32; 256] = table();
+use super::Hasher;
 
-const fn table() -> [u32; 256] {
-    let mut table = [0u32; 256];
+const TABLE: [u32; 16] = table();
+
+const fn table() -> [u32; 16] {
+    let mut table = [0u32; 16];
     let mut n = 0;
-    while n < 256 {
+    while n < 16 {
         let mut c = n as u32;
         let mut bit = 0;
-        while bit < 8 {
+        while bit < 4 {
             c = if c & 1 != 0 {
                 0xedb88320 ^ (c >> 1)
             } else {
@@ -30,14 +32,20 @@ impl Crc32 {
     pub fn new() -> Crc32 {
         Crc32(!0)
     }
+}
 
-    pub fn update(&mut self, data: &[u8]) {
+impl Hasher for Crc32 {
+    fn update(&mut self, data: &[u8]) {
+        let mut c = self.0;
         for &byte in data {
-            self.0 = TABLE[usize::from(self.0 as u8 ^ byte)] ^ (self.0 >> 8);
+            c ^= u32::from(byte);
+            c = TABLE[(c & 15) as usize] ^ (c >> 4);
+            c = TABLE[(c & 15) as usize] ^ (c >> 4);
         }
+        self.0 = c;
     }
 
-    pub fn finish(self) -> Vec<u8> {
+    fn finish(&mut self) -> Vec<u8> {
         (!self.0).to_be_bytes().to_vec()
     }
 }

@@ -1,7 +1,7 @@
 //! MD5 (RFC 1321), for HASH, where clients still ask for it; not for security.
 //! Input is file bytes a client may have uploaded; the state is fixed-size.
 
-use super::Blocks;
+use super::{Blocks, Hasher};
 
 #[rustfmt::skip]
 const K: [u32; 64] = [
@@ -25,30 +25,33 @@ const S: [[u32; 4]; 4] = [
 
 pub struct Md5 {
     state: [u32; 4],
-    blocks: Blocks<64>,
+    blocks: Blocks,
 }
 
 impl Md5 {
     pub fn new() -> Md5 {
         Md5 {
             state: [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476],
-            blocks: Blocks::new(),
+            blocks: Blocks::new(64),
         }
     }
+}
 
-    pub fn update(&mut self, data: &[u8]) {
+impl Hasher for Md5 {
+    fn update(&mut self, data: &[u8]) {
         let state = &mut self.state;
-        self.blocks.update(data, |block| compress(state, block));
+        self.blocks
+            .update(data, &mut |block| compress(state, block));
     }
 
-    pub fn finish(mut self) -> Vec<u8> {
+    fn finish(&mut self) -> Vec<u8> {
         let state = &mut self.state;
-        self.blocks.pad(false, |block| compress(state, block));
+        self.blocks.pad(false, &mut |block| compress(state, block));
         self.state.iter().flat_map(|w| w.to_le_bytes()).collect()
     }
 }
 
-fn compress(state: &mut [u32; 4], block: &[u8; 64]) {
+fn compress(state: &mut [u32; 4], block: &[u8]) {
     let mut m = [0u32; 16];
     for (i, word) in block.chunks_exact(4).enumerate() {
         m[i] = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);

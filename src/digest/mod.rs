@@ -48,93 +48,91 @@ impl Algo {
     }
 
     pub fn start(self) -> Digest {
-        match self {
-            Algo::Sha256 => Digest::Sha256(sha256::Sha256::new()),
-            Algo::Sha512 => Digest::Sha512(Box::new(sha512::Sha512::new())),
-            Algo::Sha1 => Digest::Sha1(sha1::Sha1::new()),
-            Algo::Md5 => Digest::Md5(md5::Md5::new()),
-            Algo::Crc32 => Digest::Crc32(crc32::Crc32::new()),
-        }
+        Digest(match self {
+            Algo::Sha256 => Box::new(sha256::Sha256::new()),
+            Algo::Sha512 => Box::new(sha512::Sha512::new()),
+            Algo::Sha1 => Box::new(sha1::Sha1::new()),
+            Algo::Md5 => Box::new(md5::Md5::new()),
+            Algo::Crc32 => Box::new(crc32::Crc32::new()),
+        })
     }
+}
+
+/// One algorithm's running state. Called through a trait object, so the
+/// session's code exists once, not once per algorithm.
+trait Hasher {
+    fn update(&mut self, data: &[u8]);
+    /// The digest's bytes; called once, at the end.
+    fn finish(&mut self) -> Vec<u8>;
 }
 
 /// A digest being computed.
-pub enum Digest {
-    Sha256(sha256::Sha256),
-    Sha512(Box<sha512::Sha512>),
-    Sha1(sha1::Sha1),
-    Md5(md5::Md5),
-    Crc32(crc32::Crc32),
-}
+pub struct Digest(Box<dyn Hasher>);
 
 impl Digest {
     pub fn update(&mut self, data: &[u8]) {
-        match self {
-            Digest::Sha256(d) => d.update(data),
-            Digest::Sha512(d) => d.update(data),
-            Digest::Sha1(d) => d.update(data),
-            Digest::Md5(d) => d.update(data),
-            Digest::Crc32(d) => d.update(data),
-        }
+        self.0.update(data);
     }
 
     /// The digest in lower-case hex, as HASH replies with it.
-    pub fn finish_hex(self) -> String {
-        let bytes = match self {
-            Digest::Sha256(d) => d.finish(),
-            Digest::Sha512(d) => d.finish(),
-            Digest::Sha1(d) => d.finish(),
-            Digest::Md5(d) => d.finish(),
-            Digest::Crc32(d) => d.finish(),
-        };
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    pub fn finish_hex(mut self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::new();
+        for byte in self.0.finish() {
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 15)]));
+        }
+        out
     }
 }
 
-/// The block buffering and padding SHA-1, SHA-2 and MD5 share: whole blocks go to
-/// `compress`; the end is 0x80, zeros, and the length in bits in the last 8 bytes
-/// (SHA-512's 16-byte length has its upper half zero below 2^61 bytes).
-struct Blocks<const N: usize> {
-    buf: [u8; N],
+/// The block buffering and padding SHA-1, SHA-2 and MD5 share: whole blocks of
+/// `size` bytes (64, or 128 for SHA-512) go to `compress`; the end is 0x80,
+/// zeros, and the length in bits in the last 8 bytes (SHA-512's 16-byte length
+/// has its upper half zero below 2^61 bytes). One copy of this code serves all four.
+struct Blocks {
+    buf: [u8; 128],
+    size: usize,
     len: usize,
     total: u64,
 }
 
-impl<const N: usize> Blocks<N> {
-    fn new() -> Self {
+impl Blocks {
+    fn new(size: usize) -> Self {
         Blocks {
-            buf: [0; N],
+            buf: [0; 128],
+            size,
             len: 0,
             total: 0,
         }
     }
 
-    fn update(&mut self, mut data: &[u8], mut compress: impl FnMut(&[u8; N])) {
+    fn update(&mut self, mut data: &[u8], compress: &mut dyn FnMut(&[u8])) {
         self.total = self.total.wrapping_add(data.len() as u64);
         while !data.is_empty() {
-            let take = (N - self.len).min(data.len());
+            let take = (self.size - self.len).min(data.len());
             self.buf[self.len..self.len + take].copy_from_slice(&data[..take]);
             self.len += take;
             data = &data[take..];
-            if self.len == N {
-                compress(&self.buf);
+            if self.len == self.size {
+                compress(&self.buf[..self.size]);
                 self.len = 0;
             }
         }
     }
 
-    fn pad(&mut self, big_endian: bool, mut compress: impl FnMut(&[u8; N])) {
+    fn pad(&mut self, big_endian: bool, compress: &mut dyn FnMut(&[u8])) {
         let bits = self.total.wrapping_mul(8);
-        self.update(&[0x80], &mut compress);
-        while self.len != N - 8 {
-            self.update(&[0], &mut compress);
+        self.update(&[0x80], compress);
+        while self.len != self.size - 8 {
+            self.update(&[0], compress);
         }
         let len = if big_endian {
             bits.to_be_bytes()
         } else {
             bits.to_le_bytes()
         };
-        self.update(&len, &mut compress);
+        self.update(&len, compress);
     }
 }
 

@@ -1,34 +1,37 @@
 //! SHA-1 (FIPS 180-4), for HASH, where clients still ask for it; not for security.
 //! Input is file bytes a client may have uploaded; the state is fixed-size.
 
-use super::Blocks;
+use super::{Blocks, Hasher};
 
 pub struct Sha1 {
     state: [u32; 5],
-    blocks: Blocks<64>,
+    blocks: Blocks,
 }
 
 impl Sha1 {
     pub fn new() -> Sha1 {
         Sha1 {
             state: [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0],
-            blocks: Blocks::new(),
+            blocks: Blocks::new(64),
         }
     }
+}
 
-    pub fn update(&mut self, data: &[u8]) {
+impl Hasher for Sha1 {
+    fn update(&mut self, data: &[u8]) {
         let state = &mut self.state;
-        self.blocks.update(data, |block| compress(state, block));
+        self.blocks
+            .update(data, &mut |block| compress(state, block));
     }
 
-    pub fn finish(mut self) -> Vec<u8> {
+    fn finish(&mut self) -> Vec<u8> {
         let state = &mut self.state;
-        self.blocks.pad(true, |block| compress(state, block));
+        self.blocks.pad(true, &mut |block| compress(state, block));
         self.state.iter().flat_map(|w| w.to_be_bytes()).collect()
     }
 }
 
-fn compress(state: &mut [u32; 5], block: &[u8; 64]) {
+fn compress(state: &mut [u32; 5], block: &[u8]) {
     let mut w = [0u32; 80];
     for (i, word) in block.chunks_exact(4).enumerate() {
         w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);

@@ -1,7 +1,7 @@
 //! SHA-256 (FIPS 180-4), for HASH. Input is file bytes a client may have uploaded;
 //! the state is fixed-size and each block costs the same, whatever the bytes.
 
-use super::Blocks;
+use super::{Blocks, Hasher};
 
 #[rustfmt::skip]
 const K: [u32; 64] = [
@@ -22,30 +22,33 @@ const H: [u32; 8] = [
 
 pub struct Sha256 {
     state: [u32; 8],
-    blocks: Blocks<64>,
+    blocks: Blocks,
 }
 
 impl Sha256 {
     pub fn new() -> Sha256 {
         Sha256 {
             state: H,
-            blocks: Blocks::new(),
+            blocks: Blocks::new(64),
         }
     }
+}
 
-    pub fn update(&mut self, data: &[u8]) {
+impl Hasher for Sha256 {
+    fn update(&mut self, data: &[u8]) {
         let state = &mut self.state;
-        self.blocks.update(data, |block| compress(state, block));
+        self.blocks
+            .update(data, &mut |block| compress(state, block));
     }
 
-    pub fn finish(mut self) -> Vec<u8> {
+    fn finish(&mut self) -> Vec<u8> {
         let state = &mut self.state;
-        self.blocks.pad(true, |block| compress(state, block));
+        self.blocks.pad(true, &mut |block| compress(state, block));
         self.state.iter().flat_map(|w| w.to_be_bytes()).collect()
     }
 }
 
-fn compress(state: &mut [u32; 8], block: &[u8; 64]) {
+fn compress(state: &mut [u32; 8], block: &[u8]) {
     let mut w = [0u32; 64];
     for (i, word) in block.chunks_exact(4).enumerate() {
         w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);

@@ -1,7 +1,7 @@
 //! SHA-512 (FIPS 180-4), for HASH. Input is file bytes a client may have uploaded;
 //! the state is fixed-size and each block costs the same, whatever the bytes.
 
-use super::Blocks;
+use super::{Blocks, Hasher};
 
 #[rustfmt::skip]
 const K: [u64; 80] = [
@@ -35,30 +35,33 @@ const H: [u64; 8] = [
 
 pub struct Sha512 {
     state: [u64; 8],
-    blocks: Blocks<128>,
+    blocks: Blocks,
 }
 
 impl Sha512 {
     pub fn new() -> Sha512 {
         Sha512 {
             state: H,
-            blocks: Blocks::new(),
+            blocks: Blocks::new(128),
         }
     }
+}
 
-    pub fn update(&mut self, data: &[u8]) {
+impl Hasher for Sha512 {
+    fn update(&mut self, data: &[u8]) {
         let state = &mut self.state;
-        self.blocks.update(data, |block| compress(state, block));
+        self.blocks
+            .update(data, &mut |block| compress(state, block));
     }
 
-    pub fn finish(mut self) -> Vec<u8> {
+    fn finish(&mut self) -> Vec<u8> {
         let state = &mut self.state;
-        self.blocks.pad(true, |block| compress(state, block));
+        self.blocks.pad(true, &mut |block| compress(state, block));
         self.state.iter().flat_map(|w| w.to_be_bytes()).collect()
     }
 }
 
-fn compress(state: &mut [u64; 8], block: &[u8; 128]) {
+fn compress(state: &mut [u64; 8], block: &[u8]) {
     let mut w = [0u64; 80];
     for (i, word) in block.chunks_exact(8).enumerate() {
         w[i] = u64::from_be_bytes(word.try_into().unwrap_or_default());

@@ -65,21 +65,21 @@ impl Session<'_> {
         }
     }
 
-    /// FEAT's HASH line with the chosen algorithm starred.
-    pub(super) fn mark_hash_choice(&self, features: String) -> String {
-        let line = Algo::ALL
-            .iter()
-            .map(|&a| match a == self.hash_algo {
-                true => format!("{}*", a.name()),
-                false => a.name().to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join(";");
-        features.replacen(
-            "HASH SHA-256*;SHA-512;SHA-1;MD5;CRC32",
-            &format!("HASH {line}"),
-            1,
-        )
+    /// FEAT with its HASH line, the chosen algorithm starred, in its
+    /// alphabetical place (before MDTM).
+    pub(super) fn with_hash_feature(&self, mut features: String) -> String {
+        let mut line = String::from("\nHASH ");
+        for algo in Algo::ALL {
+            line.push_str(algo.name());
+            if algo == self.hash_algo {
+                line.push('*');
+            }
+            line.push(';');
+        }
+        line.pop();
+        let at = features.find("\nMDTM").unwrap_or(0);
+        features.insert_str(at, &line);
+        features
     }
 }
 

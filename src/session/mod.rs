@@ -395,7 +395,7 @@ impl Session<'_> {
             Command::Stat(path) => self.stat(&path)?,
             Command::Help(_) => r(HELP, HELP_TEXT),
             Command::Noop => r(OK, "NOOP ok."),
-            Command::Feat => r(STATUS, self.mark_hash_choice(self.features())),
+            Command::Feat => r(STATUS, self.with_hash_feature(self.features())),
             Command::Opts(arg) => self.opts(&arg),
             Command::Host(_) if self.identity.is_some() => {
                 r(BAD_SEQUENCE, "HOST must come before login.")
@@ -456,7 +456,7 @@ fn from_fs(e: &io::Error) -> Reply {
     r(code, text)
 }
 
-const FEATURES: &str = "Features:\nEPRT\nEPSV\nHASH SHA-256*;SHA-512;SHA-1;MD5;CRC32\nMDTM\nMFMT\nMLST type*;size*;modify*;perm*;unix.mode*;unique*;\nPASV\nREST STREAM\nSIZE\nTVFS\nUTF8\nEnd";
+const FEATURES: &str = "Features:\nEPRT\nEPSV\nMDTM\nMFMT\nMLST type*;size*;modify*;perm*;unix.mode*;unique*;\nPASV\nREST STREAM\nSIZE\nTVFS\nUTF8\nEnd";
 
 const HELP_TEXT: &str = "The following commands are recognized:\n\
 ABOR ACCT ALLO APPE CDUP CWD  DELE EPRT EPSV FEAT HASH HELP HOST LIST MDTM MFMT\n\
