@@ -88,7 +88,9 @@ impl Bans {
     fn failed_at(&self, ip: IpAddr, now: Instant) -> bool {
         let mut table = self.table();
         let table = &mut *table;
-        if table.entries.len() >= CAPACITY && !table.entries.contains_key(&ip) {
+        // Full: room is made before the lookup, even when `ip` is known
+        // (it may then be among the forgotten, as the oldest are).
+        if table.entries.len() >= CAPACITY {
             table.forget_oldest(now);
         }
         let stamp = table.next_stamp;

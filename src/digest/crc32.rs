@@ -2,8 +2,6 @@
 //! digest. Input is file bytes a client may have uploaded; a table of 16 words, half
 //! a byte at a time: a sixteenth of the usual table's size, fast enough beside disk reads.
 
-use super::Hasher;
-
 const TABLE: [u32; 16] = table();
 
 const fn table() -> [u32; 16] {
@@ -26,26 +24,13 @@ const fn table() -> [u32; 16] {
     table
 }
 
-pub struct Crc32(u32);
-
-impl Crc32 {
-    pub fn new() -> Crc32 {
-        Crc32(!0)
+/// Adds `data` to a running CRC (kept inverted, as the algorithm starts at !0).
+pub(super) fn update(crc: u32, data: &[u8]) -> u32 {
+    let mut c = crc;
+    for &byte in data {
+        c ^= u32::from(byte);
+        c = TABLE[(c & 15) as usize] ^ (c >> 4);
+        c = TABLE[(c & 15) as usize] ^ (c >> 4);
     }
-}
-
-impl Hasher for Crc32 {
-    fn update(&mut self, data: &[u8]) {
-        let mut c = self.0;
-        for &byte in data {
-            c ^= u32::from(byte);
-            c = TABLE[(c & 15) as usize] ^ (c >> 4);
-            c = TABLE[(c & 15) as usize] ^ (c >> 4);
-        }
-        self.0 = c;
-    }
-
-    fn finish(&mut self) -> Vec<u8> {
-        (!self.0).to_be_bytes().to_vec()
-    }
+    c
 }

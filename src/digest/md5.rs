@@ -1,8 +1,6 @@
 //! MD5 (RFC 1321), for HASH, where clients still ask for it; not for security.
 //! Input is file bytes a client may have uploaded; the state is fixed-size.
 
-use super::{Blocks, Hasher};
-
 #[rustfmt::skip]
 const K: [u32; 64] = [
     0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
@@ -23,40 +21,15 @@ const S: [[u32; 4]; 4] = [
     [6, 10, 15, 21],
 ];
 
-pub struct Md5 {
-    state: [u32; 4],
-    blocks: Blocks,
-}
+pub(super) const INITIAL: [u64; 8] = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0, 0, 0, 0];
 
-impl Md5 {
-    pub fn new() -> Md5 {
-        Md5 {
-            state: [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476],
-            blocks: Blocks::new(64),
-        }
-    }
-}
-
-impl Hasher for Md5 {
-    fn update(&mut self, data: &[u8]) {
-        let state = &mut self.state;
-        self.blocks
-            .update(data, &mut |block| compress(state, block));
-    }
-
-    fn finish(&mut self) -> Vec<u8> {
-        let state = &mut self.state;
-        self.blocks.pad(false, &mut |block| compress(state, block));
-        self.state.iter().flat_map(|w| w.to_le_bytes()).collect()
-    }
-}
-
-fn compress(state: &mut [u32; 4], block: &[u8]) {
+/// One 64-byte block; the four state words are the low halves of `state`.
+pub(super) fn compress(state: &mut [u64; 8], block: &[u8]) {
     let mut m = [0u32; 16];
-    for (i, word) in block.chunks_exact(4).enumerate() {
-        m[i] = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
+    for (x, word) in m.iter_mut().zip(block.chunks_exact(4)) {
+        *x = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
     }
-    let [mut a, mut b, mut c, mut d] = *state;
+    let [mut a, mut b, mut c, mut d, ..] = state.map(|x| x as u32);
     for i in 0..64 {
         let (f, g) = match i / 16 {
             0 => ((b & c) | (!b & d), i),
@@ -69,6 +42,6 @@ fn compress(state: &mut [u32; 4], block: &[u8]) {
         b = b.wrapping_add(sum.rotate_left(S[i / 16][i % 4]));
     }
     for (s, x) in state.iter_mut().zip([a, b, c, d]) {
-        *s = s.wrapping_add(x);
+        *s = u64::from((*s as u32).wrapping_add(x));
     }
 }

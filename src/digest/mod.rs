@@ -48,39 +48,78 @@ impl Algo {
     }
 
     pub fn start(self) -> Digest {
-        Digest(match self {
-            Algo::Sha256 => Box::new(sha256::Sha256::new()),
-            Algo::Sha512 => Box::new(sha512::Sha512::new()),
-            Algo::Sha1 => Box::new(sha1::Sha1::new()),
-            Algo::Md5 => Box::new(md5::Md5::new()),
-            Algo::Crc32 => Box::new(crc32::Crc32::new()),
-        })
+        let (state, block) = match self {
+            Algo::Sha256 => (sha256::initial(), 64),
+            Algo::Sha512 => (sha512::H, 128),
+            Algo::Sha1 => (sha1::INITIAL, 64),
+            Algo::Md5 => (md5::INITIAL, 64),
+            Algo::Crc32 => ([u64::from(u32::MAX), 0, 0, 0, 0, 0, 0, 0], 64),
+        };
+        Digest {
+            algo: self,
+            state,
+            blocks: Blocks::new(block),
+        }
+    }
+
+    /// SHA-1, SHA-2 and MD5 compress whole blocks; CRC-32 has none.
+    fn compress(self) -> fn(&mut [u64; 8], &[u8]) {
+        match self {
+            Algo::Sha256 => sha256::compress,
+            Algo::Sha512 => sha512::compress,
+            Algo::Sha1 => sha1::compress,
+            _ => md5::compress,
+        }
     }
 }
 
-/// One algorithm's running state. Called through a trait object, so the
-/// session's code exists once, not once per algorithm.
-trait Hasher {
-    fn update(&mut self, data: &[u8]);
-    /// The digest's bytes; called once, at the end.
-    fn finish(&mut self) -> Vec<u8>;
+/// A digest being computed: one type for every algorithm, whose state words
+/// (32-bit ones in the low halves) live in eight u64, so that one copy of the
+/// buffering code serves all and no table of function pointers is needed.
+pub struct Digest {
+    algo: Algo,
+    state: [u64; 8],
+    blocks: Blocks,
 }
-
-/// A digest being computed.
-pub struct Digest(Box<dyn Hasher>);
 
 impl Digest {
     pub fn update(&mut self, data: &[u8]) {
-        self.0.update(data);
+        if self.algo == Algo::Crc32 {
+            self.state[0] = u64::from(crc32::update(self.state[0] as u32, data));
+        } else {
+            self.blocks
+                .update(data, &mut self.state, self.algo.compress());
+        }
     }
 
     /// The digest in lower-case hex, as HASH replies with it.
     pub fn finish_hex(mut self) -> String {
+        // Words in the output, their width in bytes, and their byte order.
+        let (words, width, big_endian) = match self.algo {
+            Algo::Sha256 => (8, 4, true),
+            Algo::Sha512 => (8, 8, true),
+            Algo::Sha1 => (5, 4, true),
+            Algo::Md5 => (4, 4, false),
+            Algo::Crc32 => (1, 4, true),
+        };
+        if self.algo == Algo::Crc32 {
+            self.state[0] ^= u64::from(u32::MAX);
+        } else {
+            let compress = self.algo.compress();
+            self.blocks.pad(big_endian, &mut self.state, compress);
+        }
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = String::new();
-        for byte in self.0.finish() {
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 15)]));
+        for word in &self.state[..words] {
+            let bytes = word.to_be_bytes();
+            let mut bytes = bytes[8 - width..].to_vec();
+            if !big_endian {
+                bytes.reverse();
+            }
+            for byte in bytes {
+                out.push(char::from(HEX[usize::from(byte >> 4)]));
+                out.push(char::from(HEX[usize::from(byte & 15)]));
+            }
         }
         out
     }
@@ -89,13 +128,15 @@ impl Digest {
 /// The block buffering and padding SHA-1, SHA-2 and MD5 share: whole blocks of
 /// `size` bytes (64, or 128 for SHA-512) go to `compress`; the end is 0x80,
 /// zeros, and the length in bits in the last 8 bytes (SHA-512's 16-byte length
-/// has its upper half zero below 2^61 bytes). One copy of this code serves all four.
+/// has its upper half zero below 2^61 bytes).
 struct Blocks {
     buf: [u8; 128],
     size: usize,
     len: usize,
     total: u64,
 }
+
+type Compress = fn(&mut [u64; 8], &[u8]);
 
 impl Blocks {
     fn new(size: usize) -> Self {
@@ -107,32 +148,40 @@ impl Blocks {
         }
     }
 
-    fn update(&mut self, mut data: &[u8], compress: &mut dyn FnMut(&[u8])) {
+    fn update(&mut self, mut data: &[u8], state: &mut [u64; 8], compress: Compress) {
         self.total = self.total.wrapping_add(data.len() as u64);
-        while !data.is_empty() {
-            let take = (self.size - self.len).min(data.len());
-            self.buf[self.len..self.len + take].copy_from_slice(&data[..take]);
-            self.len += take;
-            data = &data[take..];
+        while let Some((&byte, rest)) = data.split_first() {
+            // Whole blocks straight from the input; the rest through the buffer.
+            if self.len == 0 && data.len() >= self.size {
+                let (block, rest) = data.split_at(self.size);
+                compress(state, block);
+                data = rest;
+                continue;
+            }
+            if let Some(slot) = self.buf.get_mut(self.len) {
+                *slot = byte;
+            }
+            self.len += 1;
+            data = rest;
             if self.len == self.size {
-                compress(&self.buf[..self.size]);
+                compress(state, self.buf.get(..self.size).unwrap_or_default());
                 self.len = 0;
             }
         }
     }
 
-    fn pad(&mut self, big_endian: bool, compress: &mut dyn FnMut(&[u8])) {
+    fn pad(&mut self, big_endian: bool, state: &mut [u64; 8], compress: Compress) {
         let bits = self.total.wrapping_mul(8);
-        self.update(&[0x80], compress);
+        self.update(&[0x80], state, compress);
         while self.len != self.size - 8 {
-            self.update(&[0], compress);
+            self.update(&[0], state, compress);
         }
         let len = if big_endian {
             bits.to_be_bytes()
         } else {
             bits.to_le_bytes()
         };
-        self.update(&len, compress);
+        self.update(&len, state, compress);
     }
 }
 

@@ -1,45 +1,20 @@
 //! SHA-1 (FIPS 180-4), for HASH, where clients still ask for it; not for security.
 //! Input is file bytes a client may have uploaded; the state is fixed-size.
 
-use super::{Blocks, Hasher};
+pub(super) const INITIAL: [u64; 8] = [
+    0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0, 0, 0, 0,
+];
 
-pub struct Sha1 {
-    state: [u32; 5],
-    blocks: Blocks,
-}
-
-impl Sha1 {
-    pub fn new() -> Sha1 {
-        Sha1 {
-            state: [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0],
-            blocks: Blocks::new(64),
-        }
-    }
-}
-
-impl Hasher for Sha1 {
-    fn update(&mut self, data: &[u8]) {
-        let state = &mut self.state;
-        self.blocks
-            .update(data, &mut |block| compress(state, block));
-    }
-
-    fn finish(&mut self) -> Vec<u8> {
-        let state = &mut self.state;
-        self.blocks.pad(true, &mut |block| compress(state, block));
-        self.state.iter().flat_map(|w| w.to_be_bytes()).collect()
-    }
-}
-
-fn compress(state: &mut [u32; 5], block: &[u8]) {
+/// One 64-byte block; the five state words are the low halves of `state`.
+pub(super) fn compress(state: &mut [u64; 8], block: &[u8]) {
     let mut w = [0u32; 80];
-    for (i, word) in block.chunks_exact(4).enumerate() {
-        w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+    for (x, word) in w.iter_mut().zip(block.chunks_exact(4)) {
+        *x = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
     }
     for i in 16..80 {
         w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
     }
-    let [mut a, mut b, mut c, mut d, mut e] = *state;
+    let [mut a, mut b, mut c, mut d, mut e, ..] = state.map(|x| x as u32);
     for (i, word) in w.iter().enumerate() {
         let (f, k) = match i / 20 {
             0 => ((b & c) | (!b & d), 0x5a827999),
@@ -56,6 +31,6 @@ fn compress(state: &mut [u32; 5], block: &[u8]) {
         (e, d, c, b, a) = (d, c, b.rotate_left(30), a, t);
     }
     for (s, x) in state.iter_mut().zip([a, b, c, d, e]) {
-        *s = s.wrapping_add(x);
+        *s = u64::from((*s as u32).wrapping_add(x));
     }
 }

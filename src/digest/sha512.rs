@@ -1,10 +1,8 @@
 //! SHA-512 (FIPS 180-4), for HASH. Input is file bytes a client may have uploaded;
 //! the state is fixed-size and each block costs the same, whatever the bytes.
 
-use super::{Blocks, Hasher};
-
 #[rustfmt::skip]
-const K: [u64; 80] = [
+pub(super) const K: [u64; 80] = [
     0x428a2f98d728ae22, 0x7137449123ef65cd, 0xb5c0fbcfec4d3b2f, 0xe9b5dba58189dbbc,
     0x3956c25bf348b538, 0x59f111f1b605d019, 0x923f82a4af194f9b, 0xab1c5ed5da6d8118,
     0xd807aa98a3030242, 0x12835b0145706fbe, 0x243185be4ee4b28c, 0x550c7dc3d5ffb4e2,
@@ -28,43 +26,16 @@ const K: [u64; 80] = [
 ];
 
 #[rustfmt::skip]
-const H: [u64; 8] = [
+pub(super) const H: [u64; 8] = [
     0x6a09e667f3bcc908, 0xbb67ae8584caa73b, 0x3c6ef372fe94f82b, 0xa54ff53a5f1d36f1,
     0x510e527fade682d1, 0x9b05688c2b3e6c1f, 0x1f83d9abfb41bd6b, 0x5be0cd19137e2179,
 ];
 
-pub struct Sha512 {
-    state: [u64; 8],
-    blocks: Blocks,
-}
-
-impl Sha512 {
-    pub fn new() -> Sha512 {
-        Sha512 {
-            state: H,
-            blocks: Blocks::new(128),
-        }
-    }
-}
-
-impl Hasher for Sha512 {
-    fn update(&mut self, data: &[u8]) {
-        let state = &mut self.state;
-        self.blocks
-            .update(data, &mut |block| compress(state, block));
-    }
-
-    fn finish(&mut self) -> Vec<u8> {
-        let state = &mut self.state;
-        self.blocks.pad(true, &mut |block| compress(state, block));
-        self.state.iter().flat_map(|w| w.to_be_bytes()).collect()
-    }
-}
-
-fn compress(state: &mut [u64; 8], block: &[u8]) {
+/// One 128-byte block.
+pub(super) fn compress(state: &mut [u64; 8], block: &[u8]) {
     let mut w = [0u64; 80];
-    for (i, word) in block.chunks_exact(8).enumerate() {
-        w[i] = u64::from_be_bytes(word.try_into().unwrap_or_default());
+    for (x, word) in w.iter_mut().zip(block.chunks_exact(8)) {
+        *x = u64::from_be_bytes(word.try_into().unwrap_or_default());
     }
     for i in 16..80 {
         let s0 = w[i - 15].rotate_right(1) ^ w[i - 15].rotate_right(8) ^ (w[i - 15] >> 7);

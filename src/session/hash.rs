@@ -11,6 +11,15 @@ use crate::reply::*;
 use std::fs::File;
 use std::io::{self, Read};
 
+/// FEAT's HASH line for each choice, in the order of `Algo::ALL`.
+const HASH_FEATURES: [&str; 5] = [
+    "\nHASH SHA-256*;SHA-512;SHA-1;MD5;CRC32",
+    "\nHASH SHA-256;SHA-512*;SHA-1;MD5;CRC32",
+    "\nHASH SHA-256;SHA-512;SHA-1*;MD5;CRC32",
+    "\nHASH SHA-256;SHA-512;SHA-1;MD5*;CRC32",
+    "\nHASH SHA-256;SHA-512;SHA-1;MD5;CRC32*",
+];
+
 /// What a hashing read takes at once.
 const HASH_BUFFER: usize = 64 * 1024;
 
@@ -68,17 +77,8 @@ impl Session<'_> {
     /// FEAT with its HASH line, the chosen algorithm starred, in its
     /// alphabetical place (before MDTM).
     pub(super) fn with_hash_feature(&self, mut features: String) -> String {
-        let mut line = String::from("\nHASH ");
-        for algo in Algo::ALL {
-            line.push_str(algo.name());
-            if algo == self.hash_algo {
-                line.push('*');
-            }
-            line.push(';');
-        }
-        line.pop();
         let at = features.find("\nMDTM").unwrap_or(0);
-        features.insert_str(at, &line);
+        features.insert_str(at, HASH_FEATURES[self.hash_algo as usize]);
         features
     }
 }
