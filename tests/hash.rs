@@ -113,12 +113,23 @@ fn paced_server() -> Server {
     Server::start(root, &["--anonymous", "-o", "anon_max_rate=100000"])
 }
 
+/// Sends HASH of the big file and sees that no reply comes for a while:
+/// the server is hashing.
+fn start_hashing(ftp: &mut Ftp) {
+    ftp.send_raw(b"HASH big\r\n");
+    ftp.ctl
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let early = ftp.try_reply();
+    assert!(early.is_none(), "{early:?}");
+    ftp.ctl.set_read_timeout(Some(TIMEOUT)).unwrap();
+}
+
 #[test]
 fn a_paced_hash_hears_abor() {
     let server = paced_server();
     let mut ftp = server.anon();
-    ftp.send_raw(b"HASH big\r\n");
-    std::thread::sleep(Duration::from_millis(300));
+    start_hashing(&mut ftp);
     ftp.send_raw(b"ABOR\r\n");
     let started = Instant::now();
     assert_eq!(ftp.reply().code, 426);
@@ -131,8 +142,7 @@ fn a_paced_hash_hears_abor() {
 fn a_client_that_hangs_up_during_a_paced_hash_frees_its_worker() {
     let server = paced_server();
     let mut ftp = server.anon();
-    ftp.send_raw(b"HASH big\r\n");
-    std::thread::sleep(Duration::from_millis(300));
+    start_hashing(&mut ftp);
     drop(ftp);
     assert!(
         server.wait_for_log("session closed: 127.0.0.1"),
