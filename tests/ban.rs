@@ -4,8 +4,8 @@
 //! banned, never the balancer. (The bounded table is a unit test in src/ban.rs.)
 
 use crate::common::*;
-use std::io::Write;
-use std::net::{IpAddr, TcpStream};
+use crate::proxy::{v2_tcp4, with_header, V2_LOCAL};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 const REFUSAL: &str = "421 Too many failed logins from your address; try again later.";
@@ -97,24 +97,6 @@ fn failures_below_ban_after_ban_nothing() {
     assert!(!server.log().contains("ban started"));
 }
 
-/// A v2 PROXY header for a TCP over IPv4 client at `ip`:`port`.
-fn v2_tcp4(ip: [u8; 4], port: u16) -> Vec<u8> {
-    let mut out = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
-    out.extend(ip);
-    out.extend([127, 0, 0, 1]);
-    out.extend(port.to_be_bytes());
-    out.extend(21u16.to_be_bytes());
-    out
-}
-
-const V2_LOCAL: &[u8] = b"\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00";
-
-fn relayed(server: &Server, header: &[u8]) -> Ftp {
-    let mut ctl = TcpStream::connect_timeout(&server.addr, TIMEOUT).unwrap();
-    ctl.write_all(header).unwrap();
-    Ftp::over(ctl)
-}
-
 #[test]
 fn behind_a_balancer_the_client_is_banned_never_the_balancer() {
     let server = banning_server(&[
@@ -127,19 +109,20 @@ fn behind_a_balancer_the_client_is_banned_never_the_balancer() {
     ]);
     // The balancer's own failed logins (a header naming no client) do not count.
     for _ in 0..3 {
-        let mut check = relayed(&server, V2_LOCAL);
+        let mut check = with_header(&server, V2_LOCAL);
         fail(&mut check, 530);
     }
-    let mut client = relayed(&server, &v2_tcp4([192, 0, 2, 7], 4000));
+    let mut client = with_header(&server, &v2_tcp4([192, 0, 2, 7], 4000));
     fail(&mut client, 530);
     fail(&mut client, 530);
     fail(&mut client, 421);
     client.expect_closed();
     assert!(server.wait_for_log("ban started: peer=192.0.2.7 failures=3"));
-    expect_refused(relayed(&server, &v2_tcp4([192, 0, 2, 7], 4001)));
+    expect_refused(with_header(&server, &v2_tcp4([192, 0, 2, 7], 4001)));
     // Other clients through the same balancer, and its health checks, are served.
-    relayed(&server, &v2_tcp4([192, 0, 2, 8], 4000)).login("alice", "right");
-    relayed(&server, V2_LOCAL).login("alice", "right");
+    with_header(&server, &v2_tcp4([192, 0, 2, 8], 4000)).login("alice", "right");
+    with_header(&server, V2_LOCAL).login("alice", "right");
     assert!(!server.log().contains("ban started: peer=127.0.0.1"));
-    wait_until_served(|| relayed(&server, &v2_tcp4([192, 0, 2, 7], 4002))).login("alice", "right");
+    wait_until_served(|| with_header(&server, &v2_tcp4([192, 0, 2, 7], 4002)))
+        .login("alice", "right");
 }
