@@ -39,6 +39,8 @@ pub enum Command {
     Mlsd(Vec<u8>),
     Mlst(Vec<u8>),
     Size(Vec<u8>),
+    /// `HASH path` (draft-bryan-ftp-hash).
+    Hash(Vec<u8>),
     Mdtm(Vec<u8>),
     /// `MFMT YYYYMMDDHHMMSS path`: the time as seconds since the epoch.
     Mfmt(i64, Vec<u8>),
@@ -184,6 +186,7 @@ pub fn parse(line: &[u8]) -> Command {
         "MLSD" => Command::Mlsd(path()),
         "MLST" => Command::Mlst(path()),
         "SIZE" => Command::Size(path()),
+        "HASH" => Command::Hash(path()),
         "MDTM" => Command::Mdtm(path()),
         "MFMT" => parse_mfmt(arg),
         "SITE" => Command::Site(path()),

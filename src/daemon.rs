@@ -178,6 +178,7 @@ pub fn start(mut config: Config, inetd: bool, implicit_tls: bool) -> Result<(), 
         config.max_clients,
         Duration::from_secs(config.login_timeout),
     );
+    let bans = crate::ban::Bans::new(config.ban_after, Duration::from_secs(config.ban_time));
     let ctx = Arc::new(session::Context {
         config,
         root,
@@ -187,6 +188,7 @@ pub fn start(mut config: Config, inetd: bool, implicit_tls: bool) -> Result<(), 
         hook,
         shutdown: AtomicBool::new(false),
         waiting,
+        bans,
         #[cfg(feature = "tls")]
         tls: certs,
     });

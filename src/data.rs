@@ -213,6 +213,24 @@ impl<'a> Watch<'a> {
         Ok(())
     }
 
+    /// Counts `n` bytes read from a file where no data socket waits (HASH):
+    /// paced like a download, and the control connection is looked at every
+    /// few megabytes, or after every slice when paced, so that ABOR or a
+    /// hang-up is noticed within a fraction of a second.
+    pub fn step(&mut self, n: usize, moved: u64) -> Result<(), (Failure, u64)> {
+        self.since_check += n as u64;
+        self.throttle.pace(moved);
+        if self.since_check >= ABORT_CHECK_BYTES || self.throttle.rate != 0 {
+            self.check_abort(moved)?;
+        }
+        Ok(())
+    }
+
+    /// The most to read at once: a tenth of a second's worth when paced.
+    pub fn slice(&self, max: usize) -> usize {
+        self.throttle.slice(max)
+    }
+
     /// Waits until `sock` is ready for `events`, handling control input meanwhile.
     fn wait(&mut self, sock: BorrowedFd, events: i16, moved: u64) -> Result<(), (Failure, u64)> {
         let deadline = Instant::now() + self.timeout;

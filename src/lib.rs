@@ -4,10 +4,12 @@
 
 pub mod activation;
 pub mod auth;
+pub mod ban;
 pub mod command;
 pub mod config;
 pub mod daemon;
 pub mod data;
+pub mod digest;
 pub mod entries;
 pub mod fs;
 pub mod glob;

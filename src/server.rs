@@ -149,6 +149,12 @@ impl Pool {
             Some(ip) => ip,
             None => {
                 let ip = arrival.peer.ip().to_canonical();
+                // Behind a balancer the banned address is the one its header
+                // names, known only now: the worker refuses before any session.
+                if self.ctx.bans.refuses(ip) {
+                    refuse(stream, arrival.peer, crate::ban::REFUSAL);
+                    return self.release(None, &ticket);
+                }
                 if !self.ctx.waiting.settle(&ticket, ip) {
                     refuse(
                         stream,
@@ -257,6 +263,9 @@ impl Pool {
             Some(_) => None,
             None => Some(peer.ip().to_canonical()),
         };
+        if counted.is_some_and(|ip| self.ctx.bans.refuses(ip)) {
+            return refuse(stream, peer, crate::ban::REFUSAL);
+        }
         match self.admit(counted) {
             Ok(ticket) => {
                 let job = Job {
@@ -400,6 +409,7 @@ mod tests {
             hook: None,
             shutdown: AtomicBool::new(false),
             waiting: session::Waiting::new(max_clients, Duration::from_secs(60)),
+            bans: crate::ban::Bans::new(0, Duration::from_secs(1)),
             #[cfg(feature = "tls")]
             tls: None,
         };

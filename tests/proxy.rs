@@ -27,7 +27,7 @@ fn proxied_server(extra: &[&str]) -> Server {
 }
 
 /// A v2 PROXY header for a TCP over IPv4 client at `ip`:`port`.
-fn v2_tcp4(ip: [u8; 4], port: u16) -> Vec<u8> {
+pub(crate) fn v2_tcp4(ip: [u8; 4], port: u16) -> Vec<u8> {
     let mut out = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
     out.extend(ip);
     out.extend([127, 0, 0, 1]);
@@ -36,10 +36,10 @@ fn v2_tcp4(ip: [u8; 4], port: u16) -> Vec<u8> {
     out
 }
 
-const V2_LOCAL: &[u8] = b"\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00";
+pub(crate) const V2_LOCAL: &[u8] = b"\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00";
 
 /// A control connection that starts with `header`; the greeting read.
-fn with_header(server: &Server, header: &[u8]) -> Ftp {
+pub(crate) fn with_header(server: &Server, header: &[u8]) -> Ftp {
     let mut ctl = TcpStream::connect_timeout(&server.addr, TIMEOUT).unwrap();
     ctl.write_all(header).unwrap();
     Ftp::over(ctl)

@@ -5,11 +5,13 @@ mod common;
 
 mod accounts;
 mod admin_logs;
+mod ban;
 mod clients;
 mod deploy;
 mod features;
 mod fs_hostile;
 mod hardening;
+mod hash;
 mod hook;
 mod listings;
 mod prelogin;

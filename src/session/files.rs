@@ -255,6 +255,20 @@ impl Session<'_> {
         !self.world_readable_only() || st.mode & 0o004 != 0
     }
 
+    /// Opens a file whose bytes the client asked for (RETR, HASH) and its size:
+    /// hidden names look absent, fs refuses anything but a regular file without
+    /// blocking, and `may_read` applies.
+    pub(super) fn open_to_read(&self, vpath: &[u8]) -> Result<(std::fs::File, u64), Reply> {
+        if Self::refuse_hidden_name(vpath).is_some() {
+            return Err(r(UNAVAILABLE_FILE, "No such file or directory."));
+        }
+        match self.root().open_file(vpath) {
+            Ok((_, st)) if !self.may_read(&st) => Err(r(UNAVAILABLE_FILE, "Permission denied.")),
+            Ok((file, st)) => Ok((file, st.size)),
+            Err(e) => Err(from_fs(&e)),
+        }
+    }
+
     /// MLST: one entry's facts on the control connection.
     pub(super) fn mlst(&self, arg: &[u8]) -> Reply {
         let vpath = self.resolve(arg);

@@ -95,6 +95,11 @@ impl Session<'_> {
             self.send(r(BAD_SEQUENCE, "Login with USER first."))?;
             return Ok(Flow::Continue);
         };
+        // A session opened before its address was banned tries no more.
+        if self.ctx.bans.refuses(self.peer.ip()) {
+            self.send_last(UNAVAILABLE, crate::ban::REFUSAL)?;
+            return Ok(Flow::Close);
+        }
         match self.authenticate(&name, password) {
             Some(identity) => match self.open_home(&identity) {
                 Ok((root, upload_root)) => {
@@ -203,6 +208,10 @@ impl Session<'_> {
             self.peer.ip().to_canonical(),
             Quoted(name.as_bytes())
         );
+        if self.counts_toward_ban() && self.ctx.bans.failed(self.peer.ip()) {
+            self.send_last(UNAVAILABLE, crate::ban::REFUSAL)?;
+            return Ok(Flow::Close);
+        }
         let delay = self
             .ctx
             .config
@@ -239,6 +248,18 @@ impl Session<'_> {
             }
             std::thread::sleep(left.min(SHUTDOWN_CHECK));
         }
+    }
+
+    /// A failure counts toward the ban of the client's address; never toward
+    /// a balancer's (its own health checks, or a header naming no client).
+    fn counts_toward_ban(&self) -> bool {
+        let ip = self.peer.ip();
+        !self
+            .ctx
+            .data
+            .proxy
+            .as_ref()
+            .is_some_and(|relay| relay.trusts(ip))
     }
 
     /// REIN: back to before login, with a fresh login deadline; the session

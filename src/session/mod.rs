@@ -20,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod control;
 mod files;
+mod hash;
 mod login;
 mod secure;
 mod transfer;
@@ -48,6 +49,8 @@ pub struct Context {
     pub shutdown: AtomicBool,
     /// Sessions that have not logged in yet (see `waiting.rs`).
     pub waiting: Waiting,
+    /// Failed logins per address and the bans they earned (`ban_after`).
+    pub bans: crate::ban::Bans,
     /// The certificate (tls = yes or required), replaced on SIGHUP.
     #[cfg(feature = "tls")]
     pub tls: Option<crate::tls::Certs>,
@@ -123,6 +126,8 @@ struct Session<'a> {
     failures: u32,
     /// The MLSx facts chosen with OPTS MLST.
     facts: u8,
+    /// The algorithm chosen with OPTS HASH.
+    hash_algo: crate::digest::Algo,
     umask: u32,
     idle_timeout: Duration,
     /// USER/PASS must succeed before this.
@@ -189,6 +194,7 @@ pub fn run(stream: TcpStream, ctx: &Context, start: Start, release_slot: &dyn Fn
         epsv_all: false,
         failures: 0,
         facts: listing::ALL_FACTS,
+        hash_algo: crate::digest::Algo::Sha256,
         umask: ctx.config.umask,
         idle_timeout: Duration::from_secs(ctx.config.idle_timeout),
         login_deadline: started + Duration::from_secs(ctx.config.login_timeout),
@@ -396,6 +402,7 @@ impl Session<'_> {
             Command::Mlsd(arg) => self.list(&arg, ListKind::Mlsd)?,
             Command::Mlst(path) => self.mlst(&path),
             Command::Size(path) => self.size(&path),
+            Command::Hash(path) => self.hash(&path)?,
             Command::Mdtm(path) => self.mdtm(&path),
             Command::Mfmt(time, path) => self.mfmt(time, &path),
             Command::Site(arg) => self.site(&arg),
@@ -403,7 +410,7 @@ impl Session<'_> {
             Command::Stat(path) => self.stat(&path)?,
             Command::Help(_) => r(HELP, HELP_TEXT),
             Command::Noop => r(OK, "NOOP ok."),
-            Command::Feat => r(STATUS, self.features()),
+            Command::Feat => r(STATUS, self.with_hash_feature(self.features())),
             Command::Opts(arg) => self.opts(&arg),
             Command::Host(_) if self.identity.is_some() => {
                 r(BAD_SEQUENCE, "HOST must come before login.")
@@ -420,7 +427,8 @@ impl Session<'_> {
         Ok(Flow::Continue)
     }
 
-    /// OPTS UTF8 and OPTS MLST (the facts MLSx list); anything else is refused.
+    /// OPTS UTF8, OPTS MLST (the facts MLSx list) and OPTS HASH (its
+    /// algorithm); anything else is refused.
     fn opts(&mut self, arg: &[u8]) -> Reply {
         let text = String::from_utf8_lossy(arg);
         let (option, value) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
@@ -430,6 +438,7 @@ impl Session<'_> {
         ) {
             ("UTF8", "ON" | "") => r(OK, "Always in UTF8 mode."),
             ("UTF8", "OFF") => r(OK, "Names are passed through as bytes."),
+            ("HASH", _) => self.opts_hash(value),
             ("MLST", _) => {
                 self.facts = listing::select_facts(value);
                 r(OK, format!("MLST OPTS {}", listing::fact_list(self.facts)))
@@ -465,9 +474,9 @@ fn from_fs(e: &io::Error) -> Reply {
 const FEATURES: &str = "Features:\nEPRT\nEPSV\nMDTM\nMFMT\nMLST type*;size*;modify*;perm*;unix.mode*;unique*;\nPASV\nREST STREAM\nSIZE\nTVFS\nUTF8\nEnd";
 
 const HELP_TEXT: &str = "The following commands are recognized:\n\
-ABOR ACCT ALLO APPE CDUP CWD  DELE EPRT EPSV FEAT HELP HOST LIST MDTM MFMT MKD\n\
-MLSD MLST MODE NLST NOOP OPTS PASS PASV PORT PWD  QUIT REIN REST RETR RMD  RNFR\n\
-RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD XPWD XRMD\n\
+ABOR ACCT ALLO APPE CDUP CWD  DELE EPRT EPSV FEAT HASH HELP HOST LIST MDTM MFMT\n\
+MKD  MLSD MLST MODE NLST NOOP OPTS PASS PASV PORT PWD  QUIT REIN REST RETR RMD\n\
+RNFR RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD XPWD XRMD\n\
 Help OK.";
 
 #[cfg(test)]

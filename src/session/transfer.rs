@@ -218,15 +218,9 @@ impl Session<'_> {
     pub(super) fn retr(&mut self, arg: &[u8]) -> io::Result<Reply> {
         let vpath = self.resolve(arg);
         let offset = std::mem::take(&mut self.rest);
-        if Self::refuse_hidden_name(&vpath).is_some() {
-            return Ok(r(UNAVAILABLE_FILE, "No such file or directory."));
-        }
-        let (mut file, size) = match self.root().open_file(&vpath) {
-            Ok((_, st)) if !self.may_read(&st) => {
-                return Ok(r(UNAVAILABLE_FILE, "Permission denied."))
-            }
-            Ok((file, st)) => (file, st.size),
-            Err(e) => return Ok(from_fs(&e)),
+        let (mut file, size) = match self.open_to_read(&vpath) {
+            Ok(opened) => opened,
+            Err(reply) => return Ok(reply),
         };
         let sock = match self.open_data() {
             Ok(sock) => sock,
@@ -420,7 +414,7 @@ impl Session<'_> {
     }
 
     /// Bytes per second this session may move (0: unlimited).
-    fn rate_limit(&self) -> u64 {
+    pub(super) fn rate_limit(&self) -> u64 {
         let config = &self.ctx.config;
         match &self.identity {
             Some(identity) if identity.anonymous => config.anon_max_rate,
