@@ -33,7 +33,7 @@ F2BDIR   = $(DESTDIR)/etc/fail2ban
 # Each skipped test appends "module::test: reason" here (tests/common skip()).
 SKIPS    = target/test-skips.txt
 
-.PHONY: all build run test skips test-static test-cross soak bench bench-tls check man-lint static conf-example install uninstall clean help
+.PHONY: all build run test skips test-static test-cross soak bench bench-tls check man-lint static size conf-example install uninstall clean help
 
 all: build ## Build the release binary (target/release/minftpd)
 
@@ -71,7 +71,7 @@ test-static: ## make static, default and FEATURES=tls, then the test that checks
 	  bin=$$(printf '%s\n' "$$built" | sed -n 's/^static: built .*: \(.*\), [0-9]* bytes$$/\1/p'); \
 	  test -n "$$bin" || { echo "test-static: make static did not say what it built" >&2; exit 1; }; \
 	  MINFTPD_STATIC_BIN="$$bin" MINFTPD_STATIC_FEATURES="$$features" MINFTPD_SKIP_LOG='$(CURDIR)/$(SKIPS)' \
-	    $(CARGO) test --test tests deploy::static_binary -- --ignored || status=$$?; \
+	    $(CARGO) test --test tests deploy::install::static_binary -- --ignored || status=$$?; \
 	done; \
 	$(MAKE) -s skips; exit $$status
 
@@ -127,6 +127,25 @@ static: ## Fully static, stripped binary for TARGET (x86_64 musl by default; LIB
 	  out=$${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release/minftpd; kind="glibc static (x86_64-unknown-linux-gnu)"; \
 	fi; \
 	echo "static: built $$kind: $$out, $$(stat -c %s $$out) bytes"
+
+# Where the static binary's bytes go: an unstripped make static (its own target
+# directory), its symbols summed by what they belong to (nm sizes, decimal).
+size: ## Build the static binary unstripped and print where its bytes go (README, Size)
+	@set -e; built=$$(CARGO_PROFILE_RELEASE_STRIP=false CARGO_TARGET_DIR='$(CURDIR)/target/size' $(MAKE) -s static); \
+	bin=$$(printf '%s\n' "$$built" | sed -n 's/^static: built .*: \(.*\), [0-9]* bytes$$/\1/p'); \
+	nm -C --size-sort -S -t d "$$bin" | awk '{ size = $$2 + 0; name = $$0; sub(/^[^ ]+ [^ ]+ [^ ]+ /, "", name); \
+	  g = "std, core, alloc and musl (the rest)"; \
+	  if (name ~ /backtrace_rs|gimli|addr2line|rustc_demangle|miniz_oxide/) g = "std: printing a panic backtrace"; \
+	  else if (name ~ /libunwind/) g = "libunwind (panic = unwind)"; \
+	  else if (name ~ /^<?minftpd::session/) g = "minftpd: session"; \
+	  else if (name ~ /^<?minftpd::(config|setup|resolve)/) g = "minftpd: config, setup checks, resolver"; \
+	  else if (name ~ /^<?minftpd::(daemon|sandbox|seccomp|hook)/) g = "minftpd: start-up, sandbox, upload hook"; \
+	  else if (name ~ /^<?minftpd::/) g = "minftpd: everything else"; \
+	  else if (name ~ /env_logger|^<?log::/) g = "log, env_logger"; \
+	  else if (name ~ /getopts/) g = "getopts"; \
+	  sum[g] += size; total += size } \
+	  END { for (g in sum) printf "%9d  %s\n", sum[g], g; printf "%9d  all sized symbols\n", total }' | sort -rn; \
+	size -A "$$bin" | awk '$$1 ~ /^\.(text|rodata|eh_frame|gcc_except_table|data\.rel\.ro|rela\.dyn)$$/ { printf "%9d  section %s\n", $$2, $$1 }'
 
 conf-example: $(BIN) ## Regenerate contrib/minftpd.conf from `minftpd --check-config`, every key commented out
 	$(BIN) -c /dev/null --check-config -r / > contrib/minftpd.conf.effective
