@@ -64,7 +64,14 @@ impl Upload {
         }
     }
 
-    /// Renames the finished temporary file over the target.
+    /// Renames the finished temporary file over the target. With `fsync`
+    /// the upload is on disk when this returns (and so before the 226): the
+    /// data is synced before the rename, so the name never shows a partial
+    /// file, and the directory after it, because until then the new name (or,
+    /// for an overwrite, the switch from the old file to the new) lives only
+    /// in memory and a power cut takes it away. On vfat the directory sync is
+    /// what writes the renamed entry at all; ext4 would mostly commit it with
+    /// its journal a few seconds later, after the 226.
     pub fn commit(mut self, fsync: bool) -> io::Result<()> {
         if fsync {
             sys::fsync(self.file.as_fd())?;
@@ -75,6 +82,9 @@ impl Upload {
             sys::renameat(self.dir.as_fd(), &self.temp, self.dir.as_fd(), &self.target)?;
         }
         self.committed = true;
+        if fsync {
+            sys::sync_dir(self.dir.as_fd(), self.file.as_fd())?;
+        }
         Ok(())
     }
 
