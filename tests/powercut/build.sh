@@ -16,7 +16,9 @@ out=$(cd "$out" && pwd)
 fetch() {
   local pkg=$1
   ls "$out/debs/${pkg}"_*.deb >/dev/null 2>&1 && return 0
-  (cd "$out/debs" && apt-get download "$pkg" 2>&1 | grep -v -e '^Get:' -e 'unsandboxed' >&2 || true)
+  # A machine that never ran apt-get update has no package lists: update once.
+  (cd "$out/debs" && { apt-get download "$pkg" || { apt-get update -qq && apt-get download "$pkg"; }; } 2>&1 |
+    grep -v -e '^Get:' -e '^Fetched' -e 'unsandboxed' >&2 || true)
   ls "$out/debs/${pkg}"_*.deb >/dev/null 2>&1 || { echo "build.sh: apt-get download $pkg failed" >&2; exit 1; }
 }
 

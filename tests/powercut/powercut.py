@@ -54,13 +54,16 @@ def sha(data):
 def free_port_block(count):
     """A first port P such that P..P+count-1 are free on 127.0.0.1 now."""
     for _ in range(200):
-        base = random.randrange(20000, 60000 - count)
+        # Below the kernel's ephemeral ports (32768 up), so a busy machine's
+        # outgoing connections do not take them; SO_REUSEADDR as qemu binds.
+        base = random.randrange(20000, 32000 - count)
         socks = []
         try:
             for port in range(base, base + count):
                 s = socket.socket()
-                s.bind(("127.0.0.1", port))
                 socks.append(s)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("127.0.0.1", port))
             return base
         except OSError:
             pass
@@ -112,6 +115,13 @@ class Vm:
                 time.sleep(0.3)
         return False
 
+    def wait_exited(self, seconds):
+        try:
+            self.proc.wait(timeout=seconds)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
     def kill(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
@@ -159,7 +169,7 @@ class Model:
         self.acknowledged += 1
 
     def note(self, kind, name, detail):
-        if len(self.notes) < 40:
+        if len(self.notes) < 6:
             self.notes.append(f"{kind} {name}: {detail}")
 
     def check(self, ftp):
@@ -300,7 +310,11 @@ def _reader(data):
 
 def run_cycle(args, accel, model, rng, cycle, last):
     log = os.path.join(args.work, f"console-{cycle:03d}.log")
-    vm = Vm(args, accel, log)
+    for _ in range(3):
+        vm = Vm(args, accel, log)
+        if not vm.wait_exited(1):  # the boot goes on meanwhile
+            break
+        # qemu exits at once when a forwarded port was taken meanwhile: other ports.
     try:
         if not vm.wait_ready(BOOT_DEADLINE[accel]):
             return False
