@@ -19,7 +19,8 @@ import subprocess
 import sys
 import time
 
-BIN = os.path.join(os.path.dirname(__file__), "..", "..", "target", "release", "minftpd")
+# MINFTPD: another build to measure (as make bench reads it).
+BIN = os.environ.get("MINFTPD") or os.path.join(os.path.dirname(__file__), "..", "..", "target", "release", "minftpd")
 
 
 def start(root, fsync):
@@ -99,7 +100,8 @@ def main():
                 proc.kill()
                 proc.wait()
                 clear(args.dir)
-    fs = subprocess.run(["stat", "-f", "-c", "%T", args.dir], capture_output=True, text=True).stdout.strip()
+    fs = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "--target", args.dir], capture_output=True, text=True).stdout.split()
+    fs = fs[-1] if fs else "?"  # the last of stacked mounts is the one seen
     for fsync in ("no", "yes"):
         b = statistics.median(figures[(fsync, "big")])
         s = statistics.median(figures[(fsync, "small")])
