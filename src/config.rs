@@ -47,7 +47,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "log_file", default: "", doc: "write the server log to this file instead of standard error" },
     Key { name: "syslog_socket", default: "/dev/log", doc: "syslog's datagram socket, used when standard error is a socket and log_file is empty" },
     Key { name: "xferlog_file", default: "", doc: "write one xferlog(5) line per finished or aborted transfer to this file" },
-    Key { name: "fsync_uploads", default: "no", doc: "fsync each upload before it replaces the old file and 226 is sent" },
+    Key { name: "fsync_uploads", default: "yes", doc: "226 only once the upload is on disk: fsync the file, rename it into place, fsync the directory; no: a power cut may lose acknowledged uploads" },
     Key { name: "max_rate", default: "0", doc: "bytes per second per session for named users, both directions; 0: unlimited" },
     Key { name: "anon_max_rate", default: "0", doc: "bytes per second per anonymous session, both directions; 0: unlimited" },
     Key { name: "shutdown_grace", default: "10", doc: "seconds running transfers may finish after SIGTERM or SIGINT" },
