@@ -33,7 +33,10 @@ F2BDIR   = $(DESTDIR)/etc/fail2ban
 # Each skipped test appends "module::test: reason" here (tests/common skip()).
 SKIPS    = target/test-skips.txt
 
-.PHONY: all build run test skips test-static test-cross soak bench bench-tls check man-lint static size conf-example install uninstall clean help
+.PHONY: all build run test skips test-static test-cross test-powercut soak bench bench-tls check man-lint static size conf-example install uninstall clean help
+
+# The power-cut test (tests/powercut): CUTS per configuration.
+CUTS     ?= 20
 
 all: build ## Build the release binary (target/release/minftpd)
 
@@ -86,6 +89,14 @@ test-cross: ## make static for aarch64 musl, default and FEATURES=tls, each chec
 	  test -n "$$bin" || { echo "test-cross: make static did not say what it built" >&2; exit 1; }; \
 	  tests/qemu-smoke.sh qemu-aarch64 "$$bin" $$features; \
 	done
+
+# The static binary (the same build as test-static's) serves from a VM that
+# is SIGKILLed mid-upload CUTS times per configuration; see tests/powercut.
+test-powercut: ## Power cuts under uploads in a qemu VM, ext4 and vfat, fsync_uploads no and yes (CUTS=20)
+	@set -e; built=$$(CARGO_TARGET_DIR='$(CURDIR)/target/static-test' $(MAKE) -s static); \
+	bin=$$(printf '%s\n' "$$built" | sed -n 's/^static: built .*: \(.*\), [0-9]* bytes$$/\1/p'); \
+	test -n "$$bin" || { echo "test-powercut: make static did not say what it built" >&2; exit 1; }; \
+	tests/powercut/run.sh "$$bin" '$(CUTS)' target/powercut
 
 soak: ## A minute of 200 concurrent sessions with random cuts (MINFTPD_SOAK_SECS to change)
 	$(CARGO) test --release --test tests soak -- --ignored --nocapture

@@ -58,7 +58,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "log_file", default: "", doc: "the server log's file, for log_target = file or auto; opened before the chroot: rotate it with copytruncate" },
     Key { name: "syslog_socket", default: "/dev/log", doc: "syslog's datagram socket, for log_target = syslog, or auto when standard error is a socket" },
     Key { name: "xferlog_file", default: "", doc: "write one xferlog(5) line per finished or aborted transfer to this file" },
-    Key { name: "fsync_uploads", default: "no", doc: "fsync each upload before it replaces the old file and 226 is sent" },
+    Key { name: "fsync_uploads", default: "yes", doc: "226 only once the upload is on disk: fsync the file, rename it into place, fsync the directory; no: a power cut may lose acknowledged uploads" },
     Key { name: "upload_hook", default: "", doc: "absolute path of a program run once for every upload answered with 226, outside the chroot, as the run-as account (never root), with the file's host path as its one argument and MINFTPD_USER, MINFTPD_PEER, MINFTPD_PATH, MINFTPD_SIZE in its environment; no shell" },
     Key { name: "upload_hook_timeout", default: "60", doc: "seconds an upload hook may run before its process group is killed" },
     Key { name: "max_rate", default: "0", doc: "bytes per second per session for named users, both directions; 0: unlimited" },

@@ -64,10 +64,24 @@ impl Upload {
         }
     }
 
-    /// Renames the finished temporary file over the target.
+    /// Renames the finished temporary file over the target. With `fsync`
+    /// the upload is on disk when this returns (and so before the 226): the
+    /// data is synced before the rename, so the name never shows a partial
+    /// file; after it the file again and then the directory, because until
+    /// then the new name (or, for an overwrite, the switch from the old file
+    /// to the new) lives only in memory and a power cut takes it away.
+    /// make test-powercut found what vfat needs besides: there a file's
+    /// directory entry (first cluster, size) is written with the file, not
+    /// with the directory, so only the second file sync writes the entry at
+    /// its new name; and the replaced file's clusters are freed when its last
+    /// reference goes, so `_replaced` holds it until the new entry is on disk,
+    /// or a cut could leave the name pointing at clusters already free.
     pub fn commit(mut self, fsync: bool) -> io::Result<()> {
+        let mut _replaced = None;
         if fsync {
             sys::fsync(self.file.as_fd())?;
+            let flags = libc::O_PATH | libc::O_NOFOLLOW;
+            _replaced = sys::openat(self.dir.as_fd(), &self.target, flags, 0).ok();
         }
         if self.exclusive {
             self.commit_exclusive(fsync)?;
@@ -75,6 +89,10 @@ impl Upload {
             sys::renameat(self.dir.as_fd(), &self.temp, self.dir.as_fd(), &self.target)?;
         }
         self.committed = true;
+        if fsync {
+            sys::fsync(self.file.as_fd())?;
+            sys::sync_dir(self.dir.as_fd(), self.file.as_fd())?;
+        }
         Ok(())
     }
 

@@ -369,3 +369,28 @@ pub fn renameat2(
     })?;
     Ok(())
 }
+
+/// Syncs the directory `dir` (which may be an `O_PATH` descriptor, as the
+/// upload code holds it) so the names created or renamed in it survive a power
+/// cut. The directory is reopened read-only by "." (no path lookup outside
+/// it). Where the server may not read it (a write-only drop box), or the file
+/// system refuses fsync on a directory, `fallback` (a file on the same file
+/// system) is synced with syncfs(2) instead: heavier, but just as durable.
+pub fn sync_dir(dir: BorrowedFd, fallback: BorrowedFd) -> io::Result<()> {
+    use std::os::fd::AsFd as _;
+    let synced =
+        openat(dir, b".", libc::O_RDONLY | libc::O_DIRECTORY, 0).and_then(|d| fsync(d.as_fd()));
+    match synced {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EINVAL)) => {
+            syncfs(fallback)
+        }
+        other => other,
+    }
+}
+
+/// syncfs(2): writes out everything of the file system that holds `fd`.
+pub fn syncfs(fd: BorrowedFd) -> io::Result<()> {
+    // SAFETY: plain integer argument.
+    retry(|| unsafe { libc::syncfs(fd.as_raw_fd()) })?;
+    Ok(())
+}
