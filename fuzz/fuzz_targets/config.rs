@@ -1,4 +1,5 @@
-//! The config file parser: any text is accepted or refused with a message,
+//! The config file parser: any text is accepted or refused with a message a
+//! bad line,
 //! and an accepted config printed by --check-config parses back to itself.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
@@ -14,6 +15,12 @@ fuzz_target!(|data: &[u8]| {
             again.apply_file("printed", &printed).expect("printed config parses");
             assert_eq!(again, config);
         }
-        Err(e) => assert!(e.to_string().starts_with("fuzz.conf:")),
+        // Every bad line is reported, each naming the file and its line.
+        Err(errors) => {
+            assert!(!errors.is_empty());
+            for e in errors {
+                assert!(e.to_string().starts_with("fuzz.conf:"), "{e}");
+            }
+        }
     }
 });
