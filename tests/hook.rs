@@ -445,12 +445,17 @@ fn in_inetd_mode_the_runner_holds_no_socket_and_ends_after_the_server() {
     );
     let runners = children(server.0.id());
     assert_eq!(runners.len(), 1, "one runner per inetd process");
-    let fds = std::fs::read_dir(format!("/proc/{}/fd", runners[0])).unwrap();
-    for fd in fds {
-        let target = std::fs::read_link(fd.unwrap().path()).unwrap();
-        let target = target.to_string_lossy();
-        assert!(!target.starts_with("socket:"), "the runner holds {target}");
-    }
+    // The runner lets go of the sockets first thing after the fork; the
+    // greeting may come before it has: wait for that, bounded.
+    let deadline = Instant::now() + TIMEOUT;
+    let held = loop {
+        let held = sockets_held(runners[0]);
+        if held.is_empty() || Instant::now() >= deadline {
+            break held;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(held.is_empty(), "the runner holds {held:?}");
     ftp.login("anonymous", "x");
     ftp.stor("/in.txt", b"inetd");
     ftp.ok("QUIT", 221);
@@ -554,4 +559,15 @@ fn the_runner_ends_with_the_server_on_sigterm() {
         "{}",
         server.log()
     );
+}
+
+/// The sockets among a process's open descriptors (`socket:[inode]`).
+fn sockets_held(pid: u32) -> Vec<String> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .map(|target| target.to_string_lossy().into_owned())
+        .filter(|target| target.starts_with("socket:"))
+        .collect()
 }
