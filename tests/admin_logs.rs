@@ -49,39 +49,6 @@ fn writes_the_filesystem_refuses_are_logged_at_info_with_user_path_and_reason() 
     server.finish();
 }
 
-/// A tmpfs mounted with `options` on a directory of a server's root, for one
-/// test; unmounted (and the root removed, which its TempDir cannot do while
-/// something is mounted in it) when dropped. Declare it before the server.
-struct Mounted {
-    mountpoint: std::path::PathBuf,
-    root: std::path::PathBuf,
-}
-
-impl Mounted {
-    fn tmpfs(root: &TempDir, rel: &str, options: &str) -> Option<Mounted> {
-        let mounted = Mounted {
-            mountpoint: root.mkdir(rel),
-            root: root.path().to_path_buf(),
-        };
-        std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
-            .arg(&mounted.mountpoint)
-            .status()
-            .is_ok_and(|s| s.success())
-            .then_some(mounted)
-    }
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg(&self.mountpoint)
-            .stderr(std::process::Stdio::null())
-            .status();
-        let _ = std::fs::remove_dir_all(&self.root);
-    }
-}
-
 /// A read-only file system and one without a free inode: the reason in the
 /// log line says which.
 #[test]
@@ -90,11 +57,11 @@ fn a_read_only_or_full_file_system_is_named_in_the_refusal() {
         return skip("needs root to mount a tmpfs");
     }
     let root = TempDir::new("refused-mounts");
-    let Some(_ro) = Mounted::tmpfs(&root, "ro", "ro,size=64k,mode=0777") else {
+    let Some(_ro) = Tmpfs::mount(&root, "ro", "ro,size=64k,mode=0777") else {
         return skip("cannot mount a tmpfs here");
     };
     // One inode, the tmpfs's own root: nothing new fits.
-    let Some(_full) = Mounted::tmpfs(&root, "full", "size=64k,nr_inodes=1,mode=0777") else {
+    let Some(_full) = Tmpfs::mount(&root, "full", "size=64k,nr_inodes=1,mode=0777") else {
         return skip("cannot mount a tmpfs here");
     };
     let (server, _etc) = rw_server(root, "pw", &[]);

@@ -1,9 +1,11 @@
 //! Files and fixtures: a fresh temporary root removed on drop, test data,
 //! users files with real crypt(3) hashes, and what the tests read back from
-//! the disk (modes, times, leftover temporary files).
+//! the disk (modes, times, leftover temporary files); a tmpfs mounted for one
+//! test.
 
 use super::*;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -128,5 +130,42 @@ impl TempDir {
     /// The directory's own name (its last path component).
     pub fn name(&self) -> &str {
         self.0.file_name().unwrap().to_str().unwrap()
+    }
+}
+
+/// A tmpfs mounted with `options` on a directory of a server's root, for one
+/// test (as root). The guard exists before the mount, so a failure anywhere
+/// after it still unmounts; declared before the server, it outlives it. The
+/// root's TempDir cannot remove the root while a tmpfs is mounted in it, so
+/// the guard removes the root again once unmounted.
+pub struct Tmpfs {
+    mountpoint: PathBuf,
+    root: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts the tmpfs on `rel` below `root`; None when that fails.
+    pub fn mount(root: &TempDir, rel: &str, options: &str) -> Option<Tmpfs> {
+        let mounted = Tmpfs {
+            mountpoint: root.mkdir(rel),
+            root: root.path().to_path_buf(),
+        };
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(&mounted.mountpoint)
+            .status()
+            .is_ok_and(|s| s.success())
+            .then_some(mounted)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Nothing mounted (mount failed): umount fails harmlessly.
+        let _ = Command::new("umount")
+            .arg(&self.mountpoint)
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.root);
     }
 }

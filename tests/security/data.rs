@@ -169,51 +169,13 @@ fn a_directory_renamed_during_a_download() {
     assert_eq!(ftp.retr("moved/file.bin"), pattern(2 << 20));
 }
 
-/// A small tmpfs on a directory of a server's root, for one test. The guard
-/// exists before the mount, so a failure anywhere after it still unmounts;
-/// it is declared before the server, so the server is dropped (and checked)
-/// first. The root's TempDir cannot remove the root while the tmpfs is
-/// mounted in it, so the guard removes the root again once unmounted.
-struct SmallDisk {
-    mountpoint: std::path::PathBuf,
-    root: std::path::PathBuf,
-}
-
-impl SmallDisk {
-    /// Mounts a 256 KiB tmpfs on `rel` below `root`; None when that fails.
-    fn mount(root: &TempDir, rel: &str) -> Option<SmallDisk> {
-        let disk = SmallDisk {
-            mountpoint: root.mkdir(rel),
-            root: root.path().to_path_buf(),
-        };
-        let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=256k,mode=0777", "tmpfs"])
-            .arg(&disk.mountpoint)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        mounted.then_some(disk)
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        // Nothing mounted (mount failed): umount fails harmlessly.
-        let _ = std::process::Command::new("umount")
-            .arg(&self.mountpoint)
-            .stderr(std::process::Stdio::null())
-            .status();
-        let _ = std::fs::remove_dir_all(&self.root);
-    }
-}
-
 #[test]
 fn a_full_disk_answers_452_and_keeps_the_old_file() {
     if !is_root() {
         return skip("needs root to mount a small tmpfs");
     }
     let root = hostile_root();
-    let Some(_disk) = SmallDisk::mount(&root, "small") else {
+    let Some(_disk) = Tmpfs::mount(&root, "small", "size=256k,mode=0777") else {
         return skip("cannot mount a tmpfs here");
     };
     root.write("small/keep.bin", b"the good old file");
