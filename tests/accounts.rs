@@ -69,16 +69,7 @@ fn malformed_users_file_names_the_line_but_not_the_hash() {
         b"ok:$6$salt$hashhashhash:/:rw\nbad:$6$secretsalt$secrethash:/:rwx\n",
     );
     let root = etc.mkdir("root");
-    let (code, err) = start_error(&[
-        "-c",
-        "/dev/null",
-        "-l",
-        "127.0.0.1:0",
-        "-r",
-        root.to_str().unwrap(),
-        "-U",
-        users.to_str().unwrap(),
-    ]);
+    let (code, err) = start_error(&users_start_args(&root, &users));
     assert_eq!(code, 2);
     assert!(
         err.contains(&format!(
