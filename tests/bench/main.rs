@@ -473,8 +473,8 @@ fn main() {
     let mut results: BTreeMap<(String, String, Kind), Vec<f64>> = BTreeMap::new();
     let mut ceilings = Ceilings::default();
     for round in 0..opts.rounds {
-        ceilings.measure(round, &workloads, &data, &opts.sizes);
         for workload in &workloads {
+            ceilings.measure_before(round, workload, &data, &opts.sizes);
             // A B A B: the order of the servers alternates between rounds.
             let mut order = peers.clone();
             if round % 2 == 1 {
