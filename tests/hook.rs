@@ -571,3 +571,42 @@ fn sockets_held(pid: u32) -> Vec<String> {
         .filter(|target| target.starts_with("socket:"))
         .collect()
 }
+
+/// A symlink planted in the tree (by a local user: FTP makes none) leads
+/// uploads somewhere inside the root, as the path layer keeps it there; the
+/// same path read on the host leads outside. The hook, which runs outside the
+/// chroot, must not be handed that outside path.
+#[test]
+fn a_planted_symlink_cannot_hand_the_hook_a_path_outside_the_root() {
+    let hook = Hook::new("");
+    let outside = TempDir::new("hook-outside");
+    // What the hook would act on instead of the upload.
+    outside.write("x.jpg", b"not the upload");
+    let (server, _etc) = cam_server(&hook, &[]);
+    // Inside the root the absolute link resolves below the home...
+    let inside = format!("incoming{}", outside.path().display());
+    server.root.mkdir(&inside);
+    std::os::unix::fs::symlink(outside.path(), server.root.path().join("incoming/link")).unwrap();
+    let mut ftp = server.login("cam", "pass");
+    ftp.stor("/link/x.jpg", b"jpeg");
+    assert_eq!(server.root.read(&format!("{inside}/x.jpg")), b"jpeg");
+    ftp.stor("/last.jpg", b"last");
+    let records = hook.wait_records(1, TIMEOUT);
+    // ...and on the host to the directory outside it: every path the hook
+    // was handed must lead, resolved on the host, into the root.
+    let root = std::fs::canonicalize(server.root.path()).unwrap();
+    for record in &records {
+        let arg = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&record.arg));
+        let resolved = std::fs::canonicalize(&arg).unwrap_or(arg);
+        assert!(
+            resolved.starts_with(&root),
+            "the hook was handed a path leading to {}",
+            resolved.display()
+        );
+    }
+    assert!(
+        server.wait_for_log("leads outside the served root"),
+        "{}",
+        server.log()
+    );
+}

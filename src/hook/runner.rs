@@ -17,7 +17,7 @@ use std::ffi::CString;
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::time::{Duration, Instant};
 
 /// Hooks running at once. Hooks on an ingest box copy, scan or convert a file:
@@ -132,6 +132,21 @@ fn read_record(pipe: &mut File) -> Option<Vec<u8>> {
     (len <= MAX_RECORD).then_some(body)
 }
 
+/// The host path of the uploaded file with every symlink resolved, which must
+/// still be below the served root (`root` is canonical). The server wrote the
+/// file through its path layer, which keeps a symlink planted in the tree
+/// inside the root; read on the host, the same string could lead anywhere
+/// (an absolute link), and the hook, outside the chroot, would act on that
+/// other file. Such a path is not handed over.
+fn inside_root(root: &std::path::Path, host: Vec<u8>) -> Result<Vec<u8>, &'static str> {
+    let path = std::path::PathBuf::from(std::ffi::OsString::from_vec(host));
+    let resolved = std::fs::canonicalize(path).map_err(|_| "the file is gone or unreachable")?;
+    if !resolved.starts_with(root) {
+        return Err("its path leads outside the served root through a symlink");
+    }
+    Ok(resolved.into_os_string().into_vec())
+}
+
 /// Runs the hook for one record.
 fn start_hook(settings: &Settings, null: &OwnedFd, body: &[u8]) -> Result<Running, &'static str> {
     let ([under_root, user, peer, vpath], size) = decode(body).ok_or("malformed record")?;
@@ -140,6 +155,7 @@ fn start_hook(settings: &Settings, null: &OwnedFd, body: &[u8]) -> Result<Runnin
         host.pop();
     }
     host.extend_from_slice(&under_root);
+    let host = inside_root(&settings.root, host)?;
     let nul = "a NUL byte";
     let program = CString::new(settings.program.as_os_str().as_bytes()).map_err(|_| nul)?;
     let size = size.to_string();
